@@ -1,0 +1,1 @@
+"""Puzzle tasks, generators, sources and the on-disk dataset format."""

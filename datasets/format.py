@@ -1,0 +1,248 @@
+"""The on-disk dataset format shared with the original HRM release.
+
+A built dataset is a folder with `identifiers.json` and one sub-folder per split
+(`train/`, `test/`), each holding `dataset.json` and, per set (always `all` here),
+`{set}__{inputs,labels,puzzle_identifiers,puzzle_indices,group_indices}.npy`.
+
+- `inputs`, `labels`: (examples, seq_len) token arrays; label 0 is ignored by the loss.
+- `puzzle_indices`: (puzzles + 1,) offsets into the examples; puzzle p owns examples
+  `puzzle_indices[p]:puzzle_indices[p + 1]`.
+- `group_indices`: (groups + 1,) offsets into the puzzles; a group is one original puzzle
+  and its augmented variants.
+- `puzzle_identifiers`: (puzzles,) index into `identifiers.json` (0 = `<blank>`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hrm.datasets.errors import DatasetFormatError
+
+ARRAY_NAMES = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
+INDEX_DTYPE = np.int32
+
+
+@dataclass
+class DatasetMetadata:
+    """`dataset.json`; field order matches the original so the files are byte-identical."""
+
+    pad_id: int
+    ignore_label_id: int | None
+    blank_identifier_id: int
+    vocab_size: int
+    seq_len: int
+    num_puzzle_identifiers: int
+    total_groups: int
+    mean_puzzle_examples: float
+    sets: list[str] = field(default_factory=lambda: ["all"])
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["mean_puzzle_examples"] = float(self.mean_puzzle_examples)
+        return json.dumps(data)
+
+    @classmethod
+    def from_file(cls, path: Path) -> DatasetMetadata:
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise DatasetFormatError(f"{path}: missing (is this a built dataset folder?)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DatasetFormatError(f"{path}: not valid JSON ({exc})") from None
+        names = [f for f in cls.__dataclass_fields__]
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise DatasetFormatError(f"{path}: missing keys {', '.join(missing)}")
+        return cls(**{n: data[n] for n in names})
+
+
+@dataclass
+class PuzzleSet:
+    """The five arrays of one set of one split."""
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    puzzle_identifiers: np.ndarray
+    puzzle_indices: np.ndarray
+    group_indices: np.ndarray
+
+    @property
+    def num_examples(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @property
+    def num_puzzles(self) -> int:
+        return int(self.puzzle_identifiers.shape[0])
+
+    @property
+    def num_groups(self) -> int:
+        return int(self.group_indices.shape[0]) - 1
+
+    def check(self, where: str, seq_len: int | None = None) -> None:
+        """Raise DatasetFormatError if the arrays do not describe a consistent set."""
+
+        def fail(problem: str) -> None:
+            raise DatasetFormatError(f"{where}: {problem}")
+
+        if self.inputs.ndim != 2 or self.inputs.shape != self.labels.shape:
+            fail(f"inputs {self.inputs.shape} and labels {self.labels.shape} must be equal 2-D")
+        if seq_len is not None and self.inputs.shape[1] != seq_len:
+            fail(f"sequence length {self.inputs.shape[1]} but dataset.json says {seq_len}")
+        pi, gi = self.puzzle_indices, self.group_indices
+        if pi.ndim != 1 or pi.shape[0] != self.num_puzzles + 1:
+            fail("puzzle_indices must have one more entry than puzzle_identifiers")
+        if pi[0] != 0 or pi[-1] != self.num_examples or np.any(np.diff(pi) <= 0):
+            fail("puzzle_indices must rise strictly from 0 to the number of examples")
+        if gi.ndim != 1 or gi[0] != 0 or gi[-1] != self.num_puzzles or np.any(np.diff(gi) <= 0):
+            fail("group_indices must rise strictly from 0 to the number of puzzles")
+
+
+@dataclass
+class Split:
+    """One split (`train` or `test`) of a built dataset."""
+
+    metadata: DatasetMetadata
+    sets: dict[str, PuzzleSet]
+
+    @property
+    def all(self) -> PuzzleSet:
+        return self.sets["all"]
+
+
+class SplitBuilder:
+    """Accumulates puzzles group by group, as the original builders do."""
+
+    def __init__(self) -> None:
+        self.inputs: list[np.ndarray] = []
+        self.labels: list[np.ndarray] = []
+        self.puzzle_identifiers: list[int] = []
+        self.puzzle_indices: list[int] = [0]
+        self.group_indices: list[int] = [0]
+
+    def add_puzzle(self, examples: Iterable[tuple[np.ndarray, np.ndarray]], identifier: int = 0):
+        for inp, label in examples:
+            self.inputs.append(np.asarray(inp).reshape(-1))
+            self.labels.append(np.asarray(label).reshape(-1))
+        if len(self.inputs) == self.puzzle_indices[-1]:
+            raise ValueError("a puzzle needs at least one example")
+        self.puzzle_indices.append(len(self.inputs))
+        self.puzzle_identifiers.append(identifier)
+
+    def end_group(self) -> None:
+        if len(self.puzzle_identifiers) == self.group_indices[-1]:
+            raise ValueError("a group needs at least one puzzle")
+        self.group_indices.append(len(self.puzzle_identifiers))
+
+    def build(self, dtype: np.dtype | type, seq_len: int) -> PuzzleSet:
+        if self.group_indices[-1] != len(self.puzzle_identifiers):
+            raise ValueError("end_group() was not called after the last puzzle")
+
+        def stack(rows: list[np.ndarray]) -> np.ndarray:
+            if not rows:
+                return np.zeros((0, seq_len), dtype=dtype)
+            return np.stack(rows).astype(dtype, copy=False)
+
+        return PuzzleSet(
+            inputs=stack(self.inputs),
+            labels=stack(self.labels),
+            puzzle_identifiers=np.array(self.puzzle_identifiers, dtype=INDEX_DTYPE),
+            puzzle_indices=np.array(self.puzzle_indices, dtype=INDEX_DTYPE),
+            group_indices=np.array(self.group_indices, dtype=INDEX_DTYPE),
+        )
+
+
+def write_split(folder: Path, metadata: DatasetMetadata, sets: dict[str, PuzzleSet]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dataset.json").write_text(metadata.to_json())
+    for set_name, puzzle_set in sets.items():
+        for name in ARRAY_NAMES:
+            np.save(folder / f"{set_name}__{name}.npy", getattr(puzzle_set, name))
+
+
+def write_dataset(
+    out: Path,
+    splits: dict[str, tuple[DatasetMetadata, dict[str, PuzzleSet]]],
+    identifiers: Sequence[str],
+    overwrite: bool = False,
+) -> Path:
+    """Write a whole dataset atomically: into a temporary sibling folder, then renamed.
+
+    An existing non-empty `out` is kept unless `overwrite` is set; even then it is only
+    replaced once the new dataset is complete.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DatasetFormatError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise DatasetFormatError(f"{out}: already exists and is not empty (use --force to replace)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        for split_name, (metadata, sets) in splits.items():
+            write_split(staging / split_name, metadata, sets)
+        (staging / "identifiers.json").write_text(json.dumps(list(identifiers)))
+        _replace_folder(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(new, target)
+        return
+    retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, retired)
+    os.replace(new, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def load_split(folder: Path, split: str, mmap: bool = True) -> Split:
+    """Load and validate one split; large arrays are memory-mapped by default."""
+    split_dir = Path(folder) / split
+    if not split_dir.is_dir():
+        raise DatasetFormatError(f"{split_dir}: no such split folder")
+    metadata = DatasetMetadata.from_file(split_dir / "dataset.json")
+    sets = {}
+    for set_name in metadata.sets:
+        arrays = {}
+        for name in ARRAY_NAMES:
+            path = split_dir / f"{set_name}__{name}.npy"
+            mode = "r" if mmap and name in ("inputs", "labels") else None
+            try:
+                arrays[name] = np.load(path, mmap_mode=mode, allow_pickle=False)
+            except FileNotFoundError:
+                raise DatasetFormatError(f"{path}: missing") from None
+            except ValueError as exc:
+                raise DatasetFormatError(f"{path}: not a readable .npy array ({exc})") from None
+        puzzle_set = PuzzleSet(**arrays)
+        puzzle_set.check(str(split_dir / set_name), metadata.seq_len)
+        sets[set_name] = puzzle_set
+    return Split(metadata, sets)
+
+
+def load_identifiers(folder: Path) -> list[str]:
+    path = Path(folder) / "identifiers.json"
+    try:
+        names = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetFormatError(f"{path}: missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetFormatError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DatasetFormatError(f"{path}: expected a JSON list of names")
+    return names
+
+
+def list_splits(folder: Path) -> list[str]:
+    folder = Path(folder)
+    return sorted(p.name for p in folder.iterdir() if (p / "dataset.json").is_file())

@@ -1,0 +1,1 @@
+"""The `hrm` command line and terminal UI."""

@@ -1,0 +1,117 @@
+"""The `hrm` entry point: a click group whose commands are imported only when run.
+
+`hrm --help` must start fast, so nothing here imports torch, numpy or a command module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from hrm_cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, format_user_error
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    success
+  1    error (bad input file, failed download, missing model, ...)
+  2    usage error (unknown option, bad argument)
+  3    finished, but some puzzles were not solved (the answer broke the rules)
+  130  interrupted (Ctrl-C); training writes a checkpoint first
+"""
+
+# name -> (module, attribute, one-line help). Help lives here so listing needs no import.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "datasets": (
+        "hrm_cli.datasets_cmd",
+        "datasets",
+        "Fetch, generate, build and inspect puzzle datasets.",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is invoked."""
+
+    def __init__(self, *args, lazy_commands: dict[str, tuple[str, str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = lazy_commands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands:
+            module_name, attribute, _ = self.lazy_commands[cmd_name]
+            return getattr(importlib.import_module(module_name), attribute)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy_commands[name][2]) for name in sorted(self.lazy_commands)]
+        rows += [
+            (name, cmd.get_short_help_str())
+            for name, cmd in sorted(self.commands.items())
+            if name not in self.lazy_commands and not cmd.hidden
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    epilog=EXIT_CODES_HELP,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(package_name="hrm-toolkit", prog_name="hrm")
+def cli() -> None:
+    """Hierarchical Reasoning Models on puzzles: data, training, solving, watching.
+
+    HRM is a small recurrent transformer that solves Sudoku, mazes and ARC grids by
+    iterating in latent space. Every answer `hrm` prints is checked against the puzzle's
+    rules: the model is a reasoning model, not a fast classical solver.
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI, turning known user errors into one-line messages and exit codes."""
+    try:
+        cli.main(args=argv, prog_name="hrm", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`hrm ... | head`): stop quietly, as other Unix tools do.
+        _silence_stdout()
+        return 0
+    except Exception as exc:
+        message = format_user_error(exc)
+        if message is None:
+            raise
+        click.echo(f"Error: {message}", err=True)
+        return EXIT_ERROR
+    return 0
+
+
+def _silence_stdout() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+__all__ = ["EXIT_ERROR", "EXIT_USAGE", "cli", "entry_point", "main"]

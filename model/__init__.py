@@ -1,0 +1,1 @@
+"""Hierarchical Reasoning Model: modules and checkpoint I/O."""

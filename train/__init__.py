@@ -1,0 +1,1 @@
+"""Losses, optimizers, the training loop and evaluation."""
