@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hrm_cli.main import LazyGroup
+from hrm_cli.lazy import LazyGroup
 
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {}
 
