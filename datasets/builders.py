@@ -1,0 +1,284 @@
+"""Build training datasets in the original on-disk format from puzzle CSV files.
+
+The CSVs are the published layout (`source,question,answer,rating`), as downloaded from the
+Hugging Face hub or written by `hrm datasets generate`. Random draws (subsampling, then the
+augmentations puzzle by puzzle) happen in the same order as the original builders, from a
+RandomState seeded with `seed`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hrm.datasets import maze, sudoku
+from hrm.datasets.errors import PuzzleParseError
+from hrm.datasets.format import DatasetMetadata, PuzzleSet, SplitBuilder, write_dataset
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class CsvPuzzles:
+    """Questions and answers of one CSV as (count, side, side) arrays of cell codes."""
+
+    questions: np.ndarray
+    answers: np.ndarray
+    ratings: np.ndarray
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[str], list[str], list[int]]:
+    questions, answers, ratings, lines = [], [], [], []
+    if not path.is_file():
+        raise PuzzleParseError("no such file", str(path))
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = [h.strip().lower() for h in next(reader, [])]
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise PuzzleParseError(f"not a CSV text file ({exc})", str(path), 1) from None
+        if "question" not in header or "answer" not in header:
+            raise PuzzleParseError(
+                "expected the header source,question,answer,rating", str(path), 1
+            )
+        q_col, a_col = header.index("question"), header.index("answer")
+        r_col = header.index("rating") if "rating" in header else None
+        try:
+            for row in reader:
+                if not row:
+                    continue
+                line = reader.line_num
+                if len(row) < len(header):
+                    raise PuzzleParseError(
+                        f"expected {len(header)} columns, found {len(row)}", str(path), line
+                    )
+                questions.append(row[q_col])
+                answers.append(row[a_col])
+                ratings.append(row[r_col] if r_col is not None else "0")
+                lines.append(line)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise PuzzleParseError(f"unreadable CSV ({exc})", str(path), reader.line_num) from None
+    if not questions:
+        raise PuzzleParseError("no puzzles in this file", str(path))
+    return questions, answers, ratings, lines
+
+
+def _to_codes(
+    texts: list[str], table: np.ndarray, length: int, path: Path, lines: list[int], what: str
+) -> np.ndarray:
+    """Vectorised character -> code conversion; bad rows are reported by line."""
+    for text, line in zip(texts, lines, strict=True):
+        if len(text) != length:
+            raise PuzzleParseError(
+                f"{what} has {len(text)} characters, expected {length}", str(path), line
+            )
+    raw = np.frombuffer("".join(texts).encode("latin-1", errors="replace"), dtype=np.uint8)
+    codes = table[raw].reshape(len(texts), length)
+    bad_rows = np.flatnonzero(np.any(codes == 255, axis=1))
+    if bad_rows.size:
+        row = int(bad_rows[0])
+        ch = texts[row][int(np.argmax(codes[row] == 255))]
+        raise PuzzleParseError(f"{what} has the invalid character {ch!r}", str(path), lines[row])
+    return codes
+
+
+def _ratings(ratings: list[str], path: Path, lines: list[int]) -> np.ndarray:
+    try:
+        return np.array([int(r) if r.strip() else 0 for r in ratings], dtype=np.int64)
+    except ValueError:
+        bad = next(i for i, r in enumerate(ratings) if r.strip() and not r.strip().isdigit())
+        raise PuzzleParseError(
+            f"rating {ratings[bad]!r} is not a whole number", str(path), lines[bad]
+        ) from None
+
+
+def read_sudoku_csv(path: Path) -> CsvPuzzles:
+    questions, answers, ratings, lines = _read_rows(Path(path))
+    cells = len(questions[0])
+    side = math.isqrt(cells)
+    if side not in sudoku.SIZES or side * side != cells:
+        raise PuzzleParseError(
+            f"question has {cells} characters, expected 16, 81 or 256", str(path), lines[0]
+        )
+    table = np.full(256, 255, dtype=np.uint8)
+    for value in range(1, side + 1):
+        ch = sudoku.DIGIT_CHARS[value - 1]
+        table[ord(ch)] = table[ord(ch.lower())] = value
+    for ch in sudoku.BLANK_CHARS:
+        table[ord(ch)] = 0
+    q = _to_codes(questions, table, cells, path, lines, "question")
+    a = _to_codes(answers, table, cells, path, lines, "answer")
+    incomplete = np.flatnonzero(np.any(a == 0, axis=1) | np.any((q != 0) & (q != a), axis=1))
+    if incomplete.size:
+        raise PuzzleParseError(
+            "answer is incomplete or changes a given", str(path), lines[int(incomplete[0])]
+        )
+    return CsvPuzzles(
+        q.reshape(-1, side, side), a.reshape(-1, side, side), _ratings(ratings, path, lines)
+    )
+
+
+def read_maze_csv(path: Path) -> CsvPuzzles:
+    questions, answers, ratings, lines = _read_rows(Path(path))
+    cells = len(questions[0])
+    side = math.isqrt(cells)
+    if side * side != cells or side > maze.MAX_SIZE:
+        raise PuzzleParseError(
+            f"question has {cells} characters: not a square maze up to 30x30", str(path), lines[0]
+        )
+    table = np.full(256, 255, dtype=np.uint8)
+    for code, ch in enumerate(maze.CHARSET):
+        table[ord(ch)] = code
+    q = _to_codes(questions, table, cells, path, lines, "question")
+    a = _to_codes(answers, table, cells, path, lines, "answer")
+    return CsvPuzzles(
+        q.reshape(-1, side, side), a.reshape(-1, side, side), _ratings(ratings, path, lines)
+    )
+
+
+def detect_csv_task(path: Path) -> str:
+    """'maze' if the first question is made of maze characters, else 'sudoku'."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if "question" not in header:
+            raise PuzzleParseError(
+                "expected the header source,question,answer,rating", str(path), 1
+            )
+        first = next((row for row in reader if row), None)
+    if first is None:
+        raise PuzzleParseError("no puzzles in this file", str(path))
+    question = first[header.index("question")]
+    return "maze" if set(question) <= set(maze.CHARSET) else "sudoku"
+
+
+def _subsample(count: int, size: int | None, rng: np.random.RandomState) -> np.ndarray:
+    if size is None or size >= count:
+        return np.arange(count)
+    return rng.choice(count, size=size, replace=False)
+
+
+def build_sudoku_split(
+    data: CsvPuzzles,
+    aug: int,
+    rng: np.random.RandomState,
+    subsample: int | None = None,
+    min_rating: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[DatasetMetadata, dict[str, PuzzleSet]]:
+    """One split: every puzzle is a group holding itself and `aug` shuffled variants."""
+    keep = np.flatnonzero(data.ratings >= min_rating) if min_rating is not None else None
+    questions = data.questions if keep is None else data.questions[keep]
+    answers = data.answers if keep is None else data.answers[keep]
+    order = _subsample(len(questions), subsample, rng)
+    side = questions.shape[1]
+    builder = SplitBuilder()
+    for done, index in enumerate(order, start=1):
+        q, a = questions[index], answers[index]
+        builder.add_puzzle([(sudoku.encode(q), sudoku.encode(a))])
+        for _ in range(aug):
+            q_aug, a_aug, _ = sudoku.augment(q, a, rng)
+            builder.add_puzzle([(sudoku.encode(q_aug), sudoku.encode(a_aug))])
+        builder.end_group()
+        if progress:
+            progress(done)
+    # The original builder writes uint8 rows, which become int64 once augmented (its digit
+    # map is an int64 array); we keep its dtypes so both tools read each other's output.
+    dtype = np.int64 if aug > 0 else np.uint8
+    puzzle_set = builder.build(dtype, side * side)
+    metadata = DatasetMetadata(
+        pad_id=0,
+        ignore_label_id=0,
+        blank_identifier_id=0,
+        vocab_size=sudoku.vocab_size(side),
+        seq_len=side * side,
+        num_puzzle_identifiers=1,
+        total_groups=puzzle_set.num_groups,
+        mean_puzzle_examples=1,
+    )
+    return metadata, {"all": puzzle_set}
+
+
+def build_maze_split(
+    data: CsvPuzzles,
+    aug: int,
+    rng: np.random.RandomState,
+    subsample: int | None = None,
+    min_rating: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[DatasetMetadata, dict[str, PuzzleSet]]:
+    """One split: every maze is a group of itself and its first `aug` dihedral variants
+    (aug = 7 is the original builder's `aug=True`)."""
+    if not 0 <= aug <= 7:
+        raise ValueError("maze augmentation uses the 8 dihedral transforms: --aug 0..7")
+    keep = np.flatnonzero(data.ratings >= min_rating) if min_rating is not None else None
+    questions = data.questions if keep is None else data.questions[keep]
+    answers = data.answers if keep is None else data.answers[keep]
+    order = _subsample(len(questions), subsample, rng)
+    side = questions.shape[1]
+    builder = SplitBuilder()
+    for done, index in enumerate(order, start=1):
+        for tid in range(aug + 1):
+            q, a = maze.augment(questions[index], answers[index], tid)
+            builder.add_puzzle([(maze.encode(q), maze.encode(a))])
+        builder.end_group()
+        if progress:
+            progress(done)
+    puzzle_set = builder.build(np.uint8, side * side)
+    metadata = DatasetMetadata(
+        pad_id=0,
+        ignore_label_id=0,
+        blank_identifier_id=0,
+        vocab_size=maze.VOCAB_SIZE,
+        seq_len=side * side,
+        num_puzzle_identifiers=1,
+        total_groups=puzzle_set.num_groups,
+        mean_puzzle_examples=1,
+    )
+    return metadata, {"all": puzzle_set}
+
+
+SPLIT_BUILDERS = {
+    "sudoku": (read_sudoku_csv, build_sudoku_split),
+    "maze": (read_maze_csv, build_maze_split),
+}
+
+
+def build_from_csv(
+    task: str,
+    csv_files: dict[str, Path],
+    out: Path,
+    aug: int = 0,
+    seed: int = 0,
+    subsample: int | None = None,
+    min_rating: int | None = None,
+    overwrite: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Path:
+    """Build `out` from split name -> CSV; only `train` is subsampled and augmented."""
+    reader, build_split = SPLIT_BUILDERS[task]
+    rng = np.random.RandomState(seed)
+    splits = {}
+    for split_name, path in csv_files.items():
+        data = reader(path)
+        is_train = split_name == "train"
+        total = len(data.questions) if not (is_train and subsample) else subsample
+
+        def report(done: int, split_name: str = split_name, total: int = total) -> None:
+            if progress:
+                progress(split_name, done, total)
+
+        splits[split_name] = build_split(
+            data,
+            aug if is_train else 0,
+            rng,
+            subsample=subsample if is_train else None,
+            min_rating=min_rating,
+            progress=report,
+        )
+    return write_dataset(out, splits, ["<blank>"], overwrite=overwrite)
