@@ -2,13 +2,454 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+from pathlib import Path
+
 import click
 
+from hrm_cli.console import progress_bar, stderr_console
 from hrm_cli.lazy import LazyGroup
 
-SUBCOMMANDS: dict[str, tuple[str, str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "list": ("hrm_cli.datasets_sources_cmd", "list_command", "List the known remote datasets."),
+    "fetch": (
+        "hrm_cli.datasets_sources_cmd",
+        "fetch_command",
+        "Download a dataset into the cache.",
+    ),
+}
 
 
 @click.group(cls=LazyGroup, lazy_commands=SUBCOMMANDS)
 def datasets() -> None:
     """Fetch, generate, build and inspect puzzle datasets."""
+
+
+# --------------------------------------------------------------------------- generate
+
+
+@datasets.command(
+    epilog="""\b
+Examples:
+  hrm datasets generate sudoku --count 1000 --seed 1 --out train.csv
+  hrm datasets generate sudoku --count 100 --min-rating 10 --workers 4 > hard.csv
+  hrm datasets generate maze --count 1000 --min-path 110 --out maze-hard.csv
+"""
+)
+@click.argument("task", type=click.Choice(["sudoku", "maze"]))
+@click.option(
+    "--count",
+    "-n",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="How many puzzles to write.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Random seed; puzzle i depends only on (seed, i, size).",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    show_default=True,
+    help="CSV file to write ('-' for stdout).",
+)
+@click.option(
+    "--size",
+    type=int,
+    default=None,
+    help="Sudoku: 4, 9 or 16 (default 9). Maze: side 2..30 (default 30).",
+)
+@click.option(
+    "--min-rating",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Sudoku: minimum difficulty (dead ends of a depth-first solver).",
+)
+@click.option(
+    "--max-rating", type=click.IntRange(min=0), default=None, help="Sudoku: maximum difficulty."
+)
+@click.option(
+    "--minimal/--not-minimal",
+    default=True,
+    show_default=True,
+    help="Sudoku: remove clues until none can go (with --clues: stop there).",
+)
+@click.option(
+    "--clues",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Sudoku: stop removing clues at this count (implies --not-minimal).",
+)
+@click.option(
+    "--min-path",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Maze: keep mazes whose shortest path has more cells (Maze-Hard: 110).",
+)
+@click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (output does not depend on this).",
+)
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def generate(
+    task,
+    count,
+    seed,
+    out,
+    size,
+    min_rating,
+    max_rating,
+    minimal,
+    clues,
+    min_path,
+    workers,
+    force,
+    quiet,
+) -> None:
+    """Generate puzzles and solutions offline (CSV).
+
+    The layout is `source,question,answer,rating`, as Sudoku-Extreme and Maze-Hard on the
+    Hugging Face hub. Sudoku ratings count the dead ends a depth-first solver with
+    singles propagation meets (like the published tdoku backtrack counts); maze ratings
+    count the cells of the shortest path.
+    """
+    if task == "sudoku":
+        if min_path:
+            raise click.UsageError("--min-path applies to mazes, not sudoku")
+        if max_rating is not None and max_rating < min_rating:
+            raise click.UsageError("--max-rating is below --min-rating")
+        rows = _sudoku_rows(
+            count,
+            seed,
+            size or 9,
+            min_rating,
+            max_rating,
+            minimal and clues is None,
+            clues,
+            workers,
+        )
+    else:
+        if min_rating or max_rating is not None or clues is not None:
+            raise click.UsageError("--min-rating/--max-rating/--clues apply to sudoku, not mazes")
+        rows = _maze_rows(count, seed, size or 30, min_path, workers)
+    _write_csv(rows, out, count, force, quiet, f"generating {task}")
+
+
+def _sudoku_rows(count, seed, size, min_rating, max_rating, minimal, clues, workers):
+    from hrm.datasets import sudoku
+    from hrm.datasets.sudoku_generator import GeneratorSettings, generate
+
+    if size not in sudoku.SIZES:
+        raise click.BadParameter("sudoku --size must be 4, 9 or 16", param_hint="--size")
+    if clues is not None and clues >= size * size:
+        raise click.BadParameter(
+            f"a {size}x{size} board has {size * size} cells", param_hint="--clues"
+        )
+    settings = GeneratorSettings(size, minimal, clues, min_rating, max_rating)
+    for item in generate(count, seed, settings, workers):
+        yield (
+            f"hrm-sudoku{size}-seed{seed}",
+            sudoku.format_line(item.puzzle),
+            sudoku.format_line(item.solution),
+            item.rating,
+        )
+
+
+def _maze_rows(count, seed, size, min_path, workers):
+    from hrm.datasets import maze
+    from hrm.datasets.maze_generator import MazeSettings, generate
+
+    if not 2 <= size <= maze.MAX_SIZE:
+        raise click.BadParameter("maze --size must be 2..30", param_hint="--size")
+    settings = MazeSettings(size=size, min_path=min_path)
+    try:
+        for item in generate(count, seed, settings, workers):
+            yield (
+                f"hrm-maze{size}-seed{seed}",
+                maze.format_line(item.puzzle),
+                maze.format_line(item.solution),
+                item.path_cells,
+            )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _write_csv(rows, out: str, count: int, force: bool, quiet: bool, label: str) -> None:
+    import csv
+
+    if out == "-":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(("source", "question", "answer", "rating"))
+        for row in rows:
+            writer.writerow(row)
+            sys.stdout.flush()
+        return
+    target = Path(out)
+    if target.exists() and not force:
+        raise click.UsageError(f"{target} exists; use --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle, progress_bar(quiet) as progress:
+            task_id = progress.add_task(label, total=count)
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(("source", "question", "answer", "rating"))
+            for row in rows:
+                writer.writerow(row)
+                progress.advance(task_id)
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    if not quiet:
+        stderr_console().print(f"wrote {count} puzzles to {target}")
+
+
+# --------------------------------------------------------------------------- build
+
+
+@datasets.command(
+    epilog="""\b
+Examples:
+  hrm datasets build sudoku-extreme --subsample 1000 --aug 1000
+  hrm datasets build train.csv --test test.csv --aug 100 --out data/my-sudoku
+  hrm datasets build maze-30x30-hard-1k --aug 7
+  hrm datasets build arc-agi-1 concept-arc --aug 1000 --out data/arc-1-aug-1000
+"""
+)
+@click.argument("sources", nargs=-1, required=True)
+@click.option(
+    "--test",
+    "test_csv",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV of test puzzles, when SOURCE is a single training CSV.",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder [default: data/<source>[-sub<N>][-aug<N>]].",
+)
+@click.option(
+    "--subsample",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep this many training puzzles, drawn at random (sudoku, maze).",
+)
+@click.option(
+    "--aug",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Augmented variants per training puzzle [default: sudoku 0, maze 0, "
+    "ARC 1000]. Mazes: 0..7 dihedral transforms (7 = all 8 symmetries).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed of every random draw [default: 0; ARC 42 as the original].",
+)
+@click.option(
+    "--min-rating",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Drop puzzles rated below this (sudoku, maze).",
+)
+@click.option("--force", is_flag=True, help="Replace --out if it already holds a dataset.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def build(sources, test_csv, out, subsample, aug, seed, min_rating, force, quiet) -> None:
+    """Build a training dataset (original HRM format).
+
+    SOURCES is a known dataset name (fetched into the cache first if needed), a CSV in the
+    published layout, a folder holding train.csv and test.csv, or a folder of ARC task
+    folders (e.g. training/ and evaluation/). ARC builds may combine several sources. The
+    output folder is printed on stdout.
+    """
+    plan = _resolve_build_sources(sources, test_csv)
+    task = plan["task"]
+    if task == "arc":
+        if subsample is not None or min_rating is not None:
+            raise click.UsageError("--subsample and --min-rating apply to sudoku and maze")
+    elif task == "maze" and aug is not None and aug > 7:
+        raise click.BadParameter("mazes have 8 symmetries: use --aug 0..7", param_hint="--aug")
+    aug = aug if aug is not None else (1000 if task == "arc" else 0)
+    seed = seed if seed is not None else (42 if task == "arc" else 0)
+    if out is None:
+        suffix = (f"-sub{subsample}" if subsample else "") + (f"-aug{aug}" if aug else "")
+        out = Path("data") / f"{plan['name']}{suffix}"
+    out = Path(out)
+
+    with progress_bar(quiet) as progress:
+        bar = progress.add_task(f"building {out.name}", total=None)
+        if task == "arc":
+            from hrm.datasets.arc_builder import build_arc
+
+            def arc_progress(done: int, total: int) -> None:
+                progress.update(bar, completed=done, total=total)
+
+            build_arc(
+                plan["arc_subsets"], out, aug=aug, seed=seed, overwrite=force, progress=arc_progress
+            )
+        else:
+            from hrm.datasets.builders import build_from_csv
+
+            def csv_progress(split: str, done: int, total: int) -> None:
+                progress.update(
+                    bar, description=f"building {out.name}/{split}", completed=done, total=total
+                )
+
+            build_from_csv(
+                task,
+                plan["csv"],
+                out,
+                aug=aug,
+                seed=seed,
+                subsample=subsample,
+                min_rating=min_rating,
+                overwrite=force,
+                progress=csv_progress,
+            )
+    click.echo(str(out))
+
+
+def _resolve_build_sources(sources: tuple[str, ...], test_csv: str | None) -> dict:
+    """Work out the task and the input files from what the user named."""
+    from hrm.datasets import sources as registry
+    from hrm.datasets.arc_builder import discover_subsets
+    from hrm.datasets.builders import detect_csv_task
+
+    tasks, names, csv_files, arc_subsets = set(), [], {}, []
+    for item in sources:
+        path = Path(item)
+        if item in registry.SOURCES:
+            source = registry.get_source(item)
+            if not registry.is_fetched(source):
+                stderr_console().print(f"{item} is not cached yet: fetching it first")
+            folder = registry.fetch(source)
+            tasks.add(source.task)
+            names.append(item)
+            if source.task == "arc":
+                arc_subsets += list(registry.arc_task_dirs(source).items())
+            else:
+                csv_files = {"train": folder / "train.csv", "test": folder / "test.csv"}
+        elif path.is_file():
+            tasks.add(detect_csv_task(path))
+            names.append(path.stem)
+            csv_files = {"train": path}
+        elif path.is_dir() and (path / "train.csv").is_file():
+            tasks.add(detect_csv_task(path / "train.csv"))
+            names.append(path.name)
+            csv_files = {
+                s: path / f"{s}.csv" for s in ("train", "test") if (path / f"{s}.csv").is_file()
+            }
+        elif path.is_dir():
+            subsets = [(n, p) for n, p in discover_subsets(path) if any(p.glob("*.json"))]
+            if not subsets and any(path.glob("*.json")):
+                subsets = [(path.name, path)]
+            if not subsets:
+                raise click.BadParameter(
+                    f"{item}: holds neither train.csv nor ARC task folders", param_hint="SOURCES"
+                )
+            tasks.add("arc")
+            names.append(path.name)
+            arc_subsets += subsets
+        else:
+            known = ", ".join(registry.SOURCES)
+            raise click.BadParameter(
+                f"{item!r} is not a file, a folder or a known dataset ({known})",
+                param_hint="SOURCES",
+            )
+    if len(tasks) != 1:
+        raise click.UsageError(f"the sources mix tasks ({', '.join(sorted(tasks))})")
+    task = tasks.pop()
+    if task != "arc" and len(sources) > 1:
+        raise click.UsageError(
+            "sudoku and maze builds take one source (use --test for the test CSV)"
+        )
+    if test_csv is not None:
+        if task == "arc":
+            raise click.UsageError("--test applies to CSV sources")
+        csv_files["test"] = Path(test_csv)
+    return {"task": task, "name": "-".join(names), "csv": csv_files, "arc_subsets": arc_subsets}
+
+
+# --------------------------------------------------------------------------- info
+
+
+@datasets.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table, or JSON for scripts.",
+)
+def info(folder: str, fmt: str) -> None:
+    """Summarise a built dataset's splits and sizes.
+
+    \b
+    Example:
+      hrm datasets info data/sudoku-extreme-sub1000-aug1000
+    """
+    import json
+
+    from hrm.datasets.format import list_splits, load_identifiers, load_split
+
+    root = Path(folder)
+    splits = list_splits(root)
+    if not splits:
+        raise click.BadParameter(
+            f"{root}: no split folders with dataset.json (is it built?)", param_hint="FOLDER"
+        )
+    identifiers = load_identifiers(root)
+    summary = {"path": str(root), "identifiers": len(identifiers), "splits": {}}
+    for name in splits:
+        split = load_split(root, name)
+        for set_name, puzzle_set in split.sets.items():
+            size = sum(f.stat().st_size for f in (root / name).glob(f"{set_name}__*.npy"))
+            summary["splits"][name if set_name == "all" else f"{name}/{set_name}"] = {
+                "groups": puzzle_set.num_groups,
+                "puzzles": puzzle_set.num_puzzles,
+                "examples": puzzle_set.num_examples,
+                "seq_len": split.metadata.seq_len,
+                "vocab_size": split.metadata.vocab_size,
+                "dtype": str(puzzle_set.inputs.dtype),
+                "puzzle_identifiers": split.metadata.num_puzzle_identifiers,
+                "bytes": size,
+            }
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2))
+        return
+    from rich.table import Table
+
+    from hrm_cli.console import stdout_console
+
+    table = Table(title=f"{root}  ({len(identifiers)} puzzle identifiers)")
+    columns = ("groups", "puzzles", "examples", "seq_len", "vocab_size", "dtype", "bytes")
+    table.add_column("split")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, row in summary["splits"].items():
+        table.add_row(
+            name, *(f"{row[c]:,}" if isinstance(row[c], int) else row[c] for c in columns)
+        )
+    stdout_console().print(table)
