@@ -1,0 +1,146 @@
+import csv
+import io
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from hrm.datasets import maze, sudoku
+from hrm.datasets.format import load_split
+from hrm_cli.main import main
+
+
+def run(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_generate_sudoku_to_stdout(capsys):
+    code, out, _ = run(["datasets", "generate", "sudoku", "-n", "3", "--seed", "2"], capsys)
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 3
+    for row in rows:
+        [p] = sudoku.parse(row["question"] + "\n")
+        assert sudoku.verify(p.grid, sudoku.parse(row["answer"])[0].grid)
+
+
+def test_generate_maze_file_is_atomic_and_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "mazes.csv"
+    args = ["datasets", "generate", "maze", "-n", "4", "--size", "9", "--out", str(out), "-q"]
+    code, stdout, _ = run(args, capsys)
+    assert code == 0 and stdout == ""
+    mazes = maze.parse(out.read_text(), str(out))
+    assert len(mazes) == 4 and all(m.solution is not None for m in mazes)
+    before = out.read_text()
+    code, _, err = run([*args, "--seed", "3"], capsys)
+    assert code == 2 and "--force" in err and out.read_text() == before
+    code, _, _ = run([*args, "--seed", "3", "--force"], capsys)
+    assert code == 0 and out.read_text() != before
+    assert [p.name for p in tmp_path.iterdir()] == ["mazes.csv"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["datasets", "generate", "sudoku", "--min-path", "5"],
+        ["datasets", "generate", "maze", "--min-rating", "5"],
+        ["datasets", "generate", "sudoku", "--size", "5"],
+        ["datasets", "generate", "maze", "--size", "40"],
+        ["datasets", "generate", "maze", "--size", "5", "--min-path", "50"],
+        ["datasets", "generate", "sudoku", "--min-rating", "5", "--max-rating", "2"],
+        ["datasets", "generate", "chess"],
+    ],
+)
+def test_generate_usage_errors(args, capsys):
+    code, _, err = run(args, capsys)
+    assert code == 2 and "Error" in err and "Traceback" not in err
+
+
+def test_build_from_csv_and_info(tmp_path, capsys, official_datasets):
+    csv_dir = official_datasets / "sudoku-csv"
+    out = tmp_path / "built"
+    code, stdout, _ = run(
+        [
+            "datasets",
+            "build",
+            str(csv_dir / "train.csv"),
+            "--test",
+            str(csv_dir / "test.csv"),
+            "--aug",
+            "2",
+            "--out",
+            str(out),
+            "-q",
+        ],
+        capsys,
+    )
+    assert code == 0 and stdout.strip() == str(out)
+    assert load_split(out, "train").all.num_puzzles == 15
+    code, stdout, _ = run(["datasets", "info", str(out), "--format", "json"], capsys)
+    assert code == 0
+    import json
+
+    summary = json.loads(stdout)
+    assert summary["splits"]["train"]["puzzles"] == 15
+    assert summary["splits"]["test"]["groups"] == 3
+
+
+def test_build_from_a_folder_uses_default_out_name(
+    tmp_path, capsys, official_datasets, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    code, stdout, _ = run(
+        ["datasets", "build", str(official_datasets / "maze-csv"), "--aug", "7", "-q"], capsys
+    )
+    assert code == 0 and stdout.strip() == "data/maze-csv-aug7"
+    assert load_split(tmp_path / "data" / "maze-csv-aug7", "train").all.num_puzzles == 24
+
+
+def test_build_arc_folder(tmp_path, capsys, official_datasets):
+    out = tmp_path / "arc"
+    code, _, _ = run(
+        [
+            "datasets",
+            "build",
+            str(official_datasets / "arc-raw"),
+            "--aug",
+            "2",
+            "--out",
+            str(out),
+            "-q",
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert load_split(out, "test").metadata.seq_len == 900
+
+
+def test_bad_csv_is_a_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("source,question,answer,rating\nx,S  G,So G,1\nx,S  Q,So Q,1\n")
+    code, _, err = run(["datasets", "build", str(bad), "--out", str(tmp_path / "o")], capsys)
+    assert code == 1
+    assert err.strip() == f"Error: {bad}:3: question has the invalid character 'Q'"
+
+
+def test_info_on_a_non_dataset_folder(tmp_path, capsys):
+    code, _, err = run(["datasets", "info", str(tmp_path)], capsys)
+    assert code == 2 and "dataset.json" in err
+
+
+def test_generate_into_a_closed_pipe_stops_cleanly():
+    command = f"{sys.executable} -m hrm_cli datasets generate maze -n 200 --size 8 | head -n 2"
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
+    assert done.stdout.count("\n") == 2
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_clirunner_sees_the_same_commands():
+    from hrm_cli.main import cli
+
+    result = CliRunner().invoke(cli, ["datasets", "--help"])
+    for name in ("list", "fetch", "generate", "build", "info"):
+        assert name in result.output

@@ -1,0 +1,159 @@
+import contextlib
+import io
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hrm.datasets import maze
+from hrm.datasets.errors import PuzzleParseError
+from hrm.datasets.maze_generator import MazeSettings, generate
+
+GRID = "\n".join(
+    [
+        "S   #",
+        "### #",
+        "    #",
+        " ####",
+        "    G",
+    ]
+)
+
+
+def test_grid_text_and_blank_line_separated_mazes():
+    mazes = maze.parse(GRID + "\n\n" + GRID + "\n", "m.txt")
+    assert len(mazes) == 2
+    assert mazes[0].shape == (5, 5) and mazes[1].line == 7
+    assert mazes[0].solution is None
+
+
+def test_one_line_maze_keeps_leading_and_trailing_spaces():
+    line = " S  " + "####" + "    " + "G   "
+    [m] = maze.parse(line + "\n", "l.txt")
+    assert m.layout == "line" and m.shape == (4, 4)
+    assert m.grid[0, 0] == maze.OPEN and m.grid[3, 3] == maze.OPEN
+    assert m.grid[0, 1] == maze.START
+
+
+def test_one_maze_per_line_block():
+    rows = [maze.format_line(m.puzzle) for m in generate(3, seed=4, settings=MazeSettings(size=6))]
+    mazes = maze.parse("\n".join(rows))
+    assert len(mazes) == 3 and all(m.layout == "line" for m in mazes)
+
+
+def test_a_row_of_spaces_is_open_cells_not_a_separator():
+    [m] = maze.parse("S  \n   \n  G")
+    assert m.shape == (3, 3)
+
+
+def test_published_csv(official_datasets):
+    path = official_datasets / "maze-csv" / "train.csv"
+    mazes = maze.parse(path.read_text(), str(path))
+    assert len(mazes) == 3
+    assert all(maze.verify(m.grid, m.solution) for m in mazes)
+    assert mazes[0].rating == maze.path_cells(mazes[0].solution) == 9
+
+
+def test_grid_with_marked_path_is_read_as_the_answer():
+    solved = maze.format_grid(maze.solve(maze.parse(GRID)[0].grid))
+    [m] = maze.parse(solved)
+    assert m.solution is not None and maze.verify(m.grid, m.solution)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("S  \n   \n   ", 1, "exactly one G"),
+        ("S G\n G \n   ", 1, "exactly one G"),
+        ("S  \n X \n  G", 2, "character 'X'"),
+        ("SG#", 1, "square number of cells"),
+        ("", None, "empty"),
+        ("\n".join(["S" + " " * 30] + [" " * 31] * 29 + [" " * 30 + "G"]), 1, "larger than 30x30"),
+        ("So \n # \n  G", 1, "not a shortest path"),
+        ("source,question,answer,rating\nx,S   #   G,So  #   G,1", 2, "not a shortest path"),
+    ],
+)
+def test_malformed_mazes_raise_one_error_type(text, line, fragment):
+    with pytest.raises(PuzzleParseError) as info:
+        maze.parse(text, "bad.txt")
+    assert info.value.line == line
+    assert fragment in info.value.message
+
+
+def test_binary_garbage():
+    with pytest.raises(PuzzleParseError, match="binary"):
+        maze.parse(b"S\x00\x00G", "x.bin")
+
+
+def test_bad_mazes_in_a_batch_are_skipped():
+    items = list(maze.iter_puzzles(io.StringIO(GRID + "\n\nS#\n\n" + GRID), "b.txt"))
+    assert [type(i).__name__ for i in items] == ["MazePuzzle", "PuzzleParseError", "MazePuzzle"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="# SGo\n.x", max_size=200))
+def test_parser_never_crashes(text):
+    with contextlib.suppress(PuzzleParseError):
+        maze.parse(text, "fuzz")
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def test_verify_accepts_any_shortest_path_and_nothing_else():
+    grid = maze.parse("S   \n    \n    \n   G")[0].grid
+    a = maze.solve(grid)
+    assert maze.verify(grid, a)
+    other = maze.parse("Sooo\n   o\n   o\n   G")[0].solution
+    assert maze.verify(grid, other) and not np.array_equal(a, other)
+    staircase = maze.parse("Soo \n  o \n  oo\n   G")[0]
+    assert maze.verify(grid, staircase.solution)  # 5 cells: another shortest path
+    longer = grid.copy()
+    longer[0, 1:4] = maze.PATH
+    longer[1, 3] = maze.PATH
+    longer[2, 3] = maze.PATH
+    longer[1, 0] = maze.PATH  # one extra mark off the path
+    assert not maze.verify(grid, longer)
+    broken = a.copy()
+    broken[np.argwhere(a == maze.PATH)[0][0], np.argwhere(a == maze.PATH)[0][1]] = maze.OPEN
+    assert not maze.verify(grid, broken)
+    moved_wall = a.copy()
+    moved_wall[3, 0] = maze.WALL
+    assert not maze.verify(grid, moved_wall)
+    assert maze.path_breaks(grid, broken).any()
+    assert not maze.path_breaks(grid, a).any()
+
+
+def test_verify_rejects_a_path_through_a_wall():
+    grid = maze.parse("S#G\n   \n   ")[0].grid
+    through = grid.copy()
+    through[0, 1] = maze.PATH
+    assert not maze.verify(grid, through)
+    assert maze.verify(grid, maze.solve(grid))
+
+
+def test_tokens_match_the_original_and_pad_into_a_canvas(official_datasets):
+    from hrm.datasets.format import load_split
+
+    ref = load_split(official_datasets / "maze-built", "test", mmap=False)
+    csv_mazes = maze.parse((official_datasets / "maze-csv" / "test.csv").read_text())
+    assert np.array_equal(maze.encode(csv_mazes[0].grid), ref.all.inputs[0])
+    assert np.array_equal(maze.encode(csv_mazes[0].solution), ref.all.labels[0])
+    tokens = maze.encode(csv_mazes[0].grid, canvas=30)
+    assert tokens.shape == (900,)
+    assert np.array_equal(maze.decode(tokens, shape=(6, 6)), csv_mazes[0].grid)
+    assert np.all(maze.decode(tokens)[6:, :] == maze.WALL)
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 7), st.integers(3, 12))
+def test_dihedral_augmentation_keeps_answers_valid_and_inverts(seed, tid, size):
+    [m] = generate(1, seed=seed, settings=MazeSettings(size=size))
+    grid, solution = maze.augment(m.puzzle, m.solution, tid)
+    assert maze.verify(grid, solution)
+    assert np.array_equal(maze.invert(grid, tid), m.puzzle)
+    assert np.array_equal(maze.invert(solution, tid), m.solution)
