@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -112,14 +112,14 @@ def write_manifest(folder: Path, data: dict[str, Any]) -> Path:
     """Write the manifest atomically (temporary file, then rename): it marks completion."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".complete.", suffix=".tmp")
+    tmp = folder / f".complete.{uuid.uuid4().hex[:12]}.tmp"  # open() honours the umask
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with open(tmp, "x", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
             handle.write("\n")
         os.replace(tmp, manifest_path(folder))
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return manifest_path(folder)
 

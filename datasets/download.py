@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import time
 import uuid
 import zipfile
@@ -165,11 +164,14 @@ def _download_with_retries(
             return
         except _RetryableError as exc:
             if attempt == attempts:
-                kept = f"; the partial file {part} is kept" if part.exists() else ""
+                plural = "s" if attempts > 1 else ""
+                if part.exists():
+                    advice = f"the partial file {part} is kept: run the command again to resume"
+                else:
+                    advice = "check the connection and run the command again"
                 raise DownloadError(
                     f"could not download {url}: {exc} (gave up after {attempts} "
-                    f"attempt{'s' if attempts > 1 else ''}{kept}); run the command again "
-                    "to resume"
+                    f"attempt{plural}); {advice}"
                 ) from exc
             delay = RETRY_BACKOFF_S * 2 ** (attempt - 1)
             log.warning("%s: %s; retrying in %.1f s", url, exc, delay)
@@ -189,6 +191,7 @@ def _fetch_into(
 ) -> None:
     """One HTTP request that appends to (or restarts) `part`; returns once it is whole."""
     import requests
+    import urllib3
 
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset > size:
@@ -213,6 +216,7 @@ def _fetch_into(
             if total == offset:
                 return  # the .part already holds the whole file
             if allow_restart:
+                response.close()
                 part.unlink(missing_ok=True)
                 return _fetch_into(
                     http, url, part, size, timeout, progress, task, allow_restart=False
@@ -229,6 +233,7 @@ def _fetch_into(
             if start != offset:
                 if not allow_restart:
                     raise _RetryableError(f"server resumed at byte {start}, not {offset}")
+                response.close()
                 part.unlink(missing_ok=True)
                 return _fetch_into(
                     http, url, part, size, timeout, progress, task, allow_restart=False
@@ -251,11 +256,11 @@ def _fetch_into(
         written = offset
         try:
             with open(part, mode) as handle:
-                for chunk in response.iter_content(CHUNK_SIZE):
+                for chunk in _body_chunks(response):
                     handle.write(chunk)
                     written += len(chunk)
                     progress.advance(task, len(chunk))
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise _RetryableError(_describe(exc)) from exc
 
     if expected is not None and written < expected:
@@ -266,6 +271,20 @@ def _fetch_into(
             f"{url}: received {written} bytes, more than the {expected} "
             "announced; nothing was cached"
         )
+
+
+def _body_chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives, so every byte received before a cut reaches the .part file.
+
+    ``iter_content`` fills whole chunks and drops a partly filled one when the connection
+    breaks; urllib3's ``read1`` returns what is there. Older urllib3 lacks it: smaller chunks.
+    """
+    raw = response.raw
+    if hasattr(raw, "read1"):
+        while chunk := raw.read1(CHUNK_SIZE, decode_content=True):
+            yield chunk
+    else:
+        yield from response.iter_content(64 * 1024)
 
 
 def _verify(part: Path, url: str, size: int | None, sha256: str | None) -> None:
@@ -314,8 +333,20 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 def _describe(exc: BaseException) -> str:
-    """A short reason for a network error (requests' messages nest several layers deep)."""
-    text = str(exc) or type(exc).__name__
+    """A short reason for a network error: requests wraps urllib3's MaxRetryError, which
+    wraps the actual cause (refused, unresolvable, timed out, connection broken)."""
+    reason = exc
+    for _ in range(5):
+        inner = getattr(reason, "reason", None)
+        if not isinstance(inner, BaseException):
+            first = reason.args[0] if reason.args else None
+            inner = first if isinstance(first, BaseException) else None
+        if inner is None:
+            break
+        reason = inner
+    first = reason.args[0] if reason.args else None
+    text = first if isinstance(first, str) else (str(reason) or type(reason).__name__)
+    text = re.sub(r"^\w+\(host=[^)]*\): ", "", text)  # the URL is in the message already
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -415,7 +446,8 @@ def staged_dir(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(f".{target.name}.staging-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    staging = target.with_name(f".{target.name}.staging-{uuid.uuid4().hex[:12]}")
+    staging.mkdir()  # not mkdtemp: its 0700 mode would become the dataset folder's
     try:
         yield staging
     except BaseException:

@@ -22,6 +22,7 @@ difference. The network copy stays the default because it is the upstream source
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import shutil
@@ -269,9 +270,9 @@ def fetch(
 def remove_cached(source: DatasetSource | str) -> None:
     """Delete the cached copy of `source` and any unfinished download of it."""
     src = _resolve(source)
-    for folder in (cached_path(src), _download_dir(src)):
-        if folder.exists():
-            shutil.rmtree(folder)
+    if cached_path(src).exists():
+        shutil.rmtree(cached_path(src))
+    _remove_download_dir(src)
 
 
 def arc_task_dirs(source: DatasetSource | str, folder: Path | None = None) -> dict[str, Path]:
@@ -331,11 +332,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _file_record(remote: RemoteFile, path: Path, size: int | None = None) -> dict[str, Any]:
+def _file_record(remote: RemoteFile, path: Path) -> dict[str, Any]:
+    """What the manifest records of a downloaded file (its sha256 even when not published)."""
     return {
         "url": resolve_url(remote.url),
         "filename": remote.filename,
-        "size": size if size is not None else path.stat().st_size,
+        "size": path.stat().st_size,
         "sha256": remote.sha256 or sha256_file(path),
     }
 
@@ -377,9 +379,16 @@ def _fetch_zip(src: DatasetSource, target: Path, quiet: bool) -> None:
             extract_zip(archive, staging)
             cache.write_manifest(staging, _manifest(src, "network", [record]))
     except DownloadError:
-        archive.unlink(missing_ok=True)  # a bad archive must not be reused next time
+        _remove_download_dir(src)  # a bad archive must not be reused next time
         raise
-    shutil.rmtree(_download_dir(src), ignore_errors=True)
+    _remove_download_dir(src)  # extracted: the archive is no longer needed
+
+
+def _remove_download_dir(src: DatasetSource) -> None:
+    folder = _download_dir(src)
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()  # `.downloads/` itself, once no other download is pending
 
 
 def _manifest(

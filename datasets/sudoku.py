@@ -319,10 +319,9 @@ def iter_puzzles(
             return
         first = text.lstrip()
         if first.startswith(("{", "[")):
-            rest = "".join(
-                [text + "\n", *(t if t.endswith("\n") else t + "\n" for _, t in numbered)]
-            )
-            yield from _parse_json(rest, source)
+            rest = "\n".join([text, *(t.rstrip("\r\n") for _, t in numbered)])
+            # Leading blank lines were skipped: pad them back so JSON line numbers match.
+            yield from _parse_json("\n" * (number - 1) + rest.rstrip(), source)
             return
         chained = _chain_first((number, text), numbered)
         if first.lower().startswith(("source,", "question,", "puzzle,")) or "," in first:

@@ -27,8 +27,7 @@ CLIMB_STEPS_PER_RESTART = 3000
 @dataclass(frozen=True)
 class GeneratorSettings:
     size: int = 9
-    minimal: bool = True
-    clues: int | None = None  # stop removing clues at this count (implies not minimal)
+    clues: int | None = None  # stop removing clues at this count; None: minimal puzzles
     min_rating: int = 0
     max_rating: int | None = None
 
@@ -73,7 +72,7 @@ def _mutate(
         flat[cell] = answer[cell]
     if not has_unique_solution(candidate):
         return None
-    return _remove_clues(candidate, rng, settings.clues if not settings.minimal else None)
+    return _remove_clues(candidate, rng, settings.clues)
 
 
 def _in_range(value: int, settings: GeneratorSettings) -> bool:
@@ -85,10 +84,9 @@ def _in_range(value: int, settings: GeneratorSettings) -> bool:
 def generate_one(index: int, seed: int, settings: GeneratorSettings) -> GeneratedSudoku:
     """The `index`-th puzzle of the stream for `seed`; deterministic."""
     rng = random.Random(f"hrm-sudoku:{settings.size}:{seed}:{index}")
-    stop_at = None if settings.minimal else settings.clues
     while True:
         solution = random_solution(settings.size, rng)
-        puzzle = _remove_clues(solution.copy(), rng, stop_at)
+        puzzle = _remove_clues(solution.copy(), rng, settings.clues)
         score = rating(puzzle)
         steps = 0
         while score < settings.min_rating and steps < CLIMB_STEPS_PER_RESTART:

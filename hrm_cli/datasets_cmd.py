@@ -79,16 +79,11 @@ Examples:
     "--max-rating", type=click.IntRange(min=0), default=None, help="Sudoku: maximum difficulty."
 )
 @click.option(
-    "--minimal/--not-minimal",
-    default=True,
-    show_default=True,
-    help="Sudoku: remove clues until none can go (with --clues: stop there).",
-)
-@click.option(
     "--clues",
     type=click.IntRange(min=1),
     default=None,
-    help="Sudoku: stop removing clues at this count (implies --not-minimal).",
+    help="Sudoku: stop removing clues at this count [default: minimal puzzles, where no "
+    "clue can go without losing the unique solution].",
 )
 @click.option(
     "--min-path",
@@ -115,7 +110,6 @@ def generate(
     size,
     min_rating,
     max_rating,
-    minimal,
     clues,
     min_path,
     workers,
@@ -134,16 +128,7 @@ def generate(
             raise click.UsageError("--min-path applies to mazes, not sudoku")
         if max_rating is not None and max_rating < min_rating:
             raise click.UsageError("--max-rating is below --min-rating")
-        rows = _sudoku_rows(
-            count,
-            seed,
-            size or 9,
-            min_rating,
-            max_rating,
-            minimal and clues is None,
-            clues,
-            workers,
-        )
+        rows = _sudoku_rows(count, seed, size or 9, min_rating, max_rating, clues, workers)
     else:
         if min_rating or max_rating is not None or clues is not None:
             raise click.UsageError("--min-rating/--max-rating/--clues apply to sudoku, not mazes")
@@ -151,7 +136,7 @@ def generate(
     _write_csv(rows, out, count, force, quiet, f"generating {task}")
 
 
-def _sudoku_rows(count, seed, size, min_rating, max_rating, minimal, clues, workers):
+def _sudoku_rows(count, seed, size, min_rating, max_rating, clues, workers):
     from hrm.datasets import sudoku
     from hrm.datasets.sudoku_generator import GeneratorSettings, generate
 
@@ -161,7 +146,7 @@ def _sudoku_rows(count, seed, size, min_rating, max_rating, minimal, clues, work
         raise click.BadParameter(
             f"a {size}x{size} board has {size * size} cells", param_hint="--clues"
         )
-    settings = GeneratorSettings(size, minimal, clues, min_rating, max_rating)
+    settings = GeneratorSettings(size, clues, min_rating, max_rating)
     for item in generate(count, seed, settings, workers):
         yield (
             f"hrm-sudoku{size}-seed{seed}",

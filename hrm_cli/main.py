@@ -50,7 +50,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, turning known user errors into one-line messages and exit codes."""
     try:
-        cli.main(args=argv, prog_name="hrm", standalone_mode=False)
+        # Without standalone mode click returns the code of `ctx.exit(n)` instead of exiting.
+        code = cli.main(args=argv, prog_name="hrm", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"Error: {message}", err=True)
         return EXIT_ERROR
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def _silence_stdout() -> None:

