@@ -144,3 +144,35 @@ def test_clirunner_sees_the_same_commands():
     result = CliRunner().invoke(cli, ["datasets", "--help"])
     for name in ("list", "fetch", "generate", "build", "info"):
         assert name in result.output
+
+
+def test_build_a_registry_dataset_fetches_it_first(
+    tmp_path, capsys, monkeypatch, official_datasets
+):
+    from http_server import LocalServer
+
+    monkeypatch.setenv("HRM_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HRM_OFFLINE", raising=False)
+    base = "/datasets/sapientinc/maze-30x30-hard-1k/resolve/main"
+    with LocalServer() as server:
+        monkeypatch.setenv("HRM_HF_ENDPOINT", server.base_url)
+        for split in ("train", "test"):
+            server.add(
+                f"{base}/{split}.csv",
+                (official_datasets / "maze-csv" / f"{split}.csv").read_bytes(),
+            )
+        out = tmp_path / "built"
+        code, stdout, _ = run(
+            ["datasets", "build", "maze-30x30-hard-1k", "--aug", "7", "--out", str(out), "-q"],
+            capsys,
+        )
+    assert code == 0 and stdout.strip() == str(out)
+    assert load_split(out, "train").all.num_puzzles == 24
+    assert load_split(out, "test").all.num_puzzles == 2
+
+
+def test_build_offline_without_a_cached_copy_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HRM_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HRM_OFFLINE", "1")
+    code, _, err = run(["datasets", "build", "sudoku-extreme", "-q"], capsys)
+    assert code == 1 and "HRM_OFFLINE" in err and "Traceback" not in err
