@@ -1,0 +1,184 @@
+"""Architecture configuration of the HRM ACT v1 model and named size presets.
+
+Field names follow the original release (`H_cycles`, `L_layers`, ...) so that its
+`all_config.yaml` maps onto `HRMConfig` one to one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+POS_ENCODINGS = ("rope", "learned")
+FORWARD_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class HRMConfig:
+    """Everything needed to build an `HRM` (and nothing about training or data loading).
+
+    Task-dependent fields come first; they have no defaults because they come from the
+    dataset (`dataset.json`) or, for an imported checkpoint, from its tensor shapes.
+    """
+
+    # --- task-dependent ---------------------------------------------------------------
+    vocab_size: int
+    """Number of token ids (0 = pad). Sudoku 11, maze 6, ARC 12."""
+    seq_len: int
+    """Tokens per puzzle, excluding the puzzle-embedding prefix. Sudoku 81, maze/ARC 900."""
+    num_puzzle_identifiers: int = 1
+    """Rows of the puzzle-embedding table (identifier 0 is the blank identifier)."""
+
+    # --- architecture -------------------------------------------------------------------
+    puzzle_emb_ndim: int = 512
+    """Width of a puzzle embedding; 0 disables it. Prepended as ceil(ndim / hidden)
+    positions, zero-padded to a whole number of positions."""
+    hidden_size: int = 512
+    """Model width shared by both levels."""
+    num_heads: int = 8
+    """Attention heads; head_dim = hidden_size // num_heads."""
+    expansion: float = 4.0
+    """SwiGLU inner size = round(expansion * hidden * 2/3), rounded up to a multiple of 256."""
+    H_layers: int = 4
+    """Transformer blocks in the slow, high-level module H."""
+    L_layers: int = 4
+    """Transformer blocks in the fast, low-level module L."""
+    H_cycles: int = 2
+    """H updates per segment."""
+    L_cycles: int = 2
+    """L updates per H update."""
+    pos_encodings: str = "rope"
+    """"rope" (rotary, nothing stored) or "learned" (a table of seq_len + prefix rows)."""
+    rope_theta: float = 10000.0
+    """RoPE base frequency."""
+    rms_norm_eps: float = 1e-5
+    """Epsilon of the weightless RMSNorm after every residual add."""
+
+    # --- adaptive computation time (ACT) ----------------------------------------------
+    halt_max_steps: int = 16
+    """Segments a sequence may run in training; the default evaluation budget."""
+    halt_exploration_prob: float = 0.1
+    """Training only: probability that a sequence must run at least randint[2, max] segments."""
+
+    # --- numerics -------------------------------------------------------------------------
+    forward_dtype: str = "auto"
+    """Dtype of activations and of the recurrent state: "auto" = bfloat16 when the weights
+    are on a CUDA device, float32 otherwise. Weights stay float32 and are cast per use, as
+    in the original (which defaults to bfloat16 everywhere)."""
+
+    def __post_init__(self) -> None:
+        # YAML and JSON write 4 for 4.0: store floats as floats so configs compare equal.
+        for name in ("expansion", "rope_theta", "rms_norm_eps", "halt_exploration_prob"):
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, name, float(value))
+        for name in ("vocab_size", "seq_len", "num_puzzle_identifiers", "hidden_size",
+                     "num_heads", "H_layers", "L_layers", "H_cycles", "L_cycles",
+                     "halt_max_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.puzzle_emb_ndim < 0:
+            raise ValueError(f"puzzle_emb_ndim must be >= 0, got {self.puzzle_emb_ndim}")
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}"
+            )
+        if self.pos_encodings not in POS_ENCODINGS:
+            raise ValueError(f"pos_encodings must be one of {POS_ENCODINGS}, "
+                             f"got {self.pos_encodings!r}")
+        if self.pos_encodings == "rope" and self.head_dim % 2:
+            raise ValueError(f"RoPE needs an even head_dim, got {self.head_dim}")
+        if self.forward_dtype not in FORWARD_DTYPES:
+            raise ValueError(f"forward_dtype must be one of {FORWARD_DTYPES}, "
+                             f"got {self.forward_dtype!r}")
+        if not 0.0 <= self.halt_exploration_prob <= 1.0:
+            raise ValueError("halt_exploration_prob must be in [0, 1]")
+        if self.expansion <= 0:
+            raise ValueError(f"expansion must be positive, got {self.expansion}")
+
+    # --- derived sizes ----------------------------------------------------------------------
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def puzzle_emb_len(self) -> int:
+        """Number of prefix positions the puzzle embedding occupies (ceil division)."""
+        return -(-self.puzzle_emb_ndim // self.hidden_size)
+
+    @property
+    def total_len(self) -> int:
+        """Positions the transformer sees: puzzle-embedding prefix + tokens."""
+        return self.seq_len + self.puzzle_emb_len
+
+    @property
+    def mlp_inner_size(self) -> int:
+        # 2/3 keeps SwiGLU's parameter count equal to a plain MLP with the same expansion;
+        # rounding up to 256 keeps matmuls aligned (both as in the original).
+        inner = round(self.expansion * self.hidden_size * 2 / 3)
+        return -(-inner // 256) * 256
+
+    def resolve_dtype(self, device: torch.device) -> torch.dtype:
+        """The activation dtype on `device` (resolves "auto")."""
+        if self.forward_dtype == "auto":
+            return torch.bfloat16 if device.type == "cuda" else torch.float32
+        return getattr(torch, self.forward_dtype)
+
+    # --- (de)serialisation ----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HRMConfig:
+        """Build from a plain dict, rejecting unknown fields and wrong types (ValueError)."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+        missing = [n for n, f in known.items() if n not in data
+                   and f.default is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"missing config field(s): {', '.join(missing)}")
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            expected = _FIELD_TYPES[name]
+            # bool is an int in Python; a JSON `true` is never a valid size.
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise ValueError(f"config field {name} must be {_TYPE_NAMES[expected]}, "
+                                 f"got {value!r}")
+            values[name] = float(value) if expected is _FLOAT else value
+        return cls(**values)
+
+    @classmethod
+    def from_preset(cls, name: str, **fields_: Any) -> HRMConfig:
+        """A preset's architecture plus task fields (vocab_size, seq_len, ...) and overrides."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], **fields_})
+
+
+_FLOAT = (int, float)
+_FIELD_TYPES: dict[str, Any] = {
+    f.name: {"int": int, "float": _FLOAT, "str": str}[str(f.type)] for f in fields(HRMConfig)
+}
+_TYPE_NAMES = {int: "an integer", _FLOAT: "a number", str: "a string"}
+
+
+# Architecture-only presets: combine with task fields via `HRMConfig.from_preset`.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's model (27.3M parameters for Sudoku): config/arch/hrm_v1.yaml.
+    "paper": dict(hidden_size=512, num_heads=8, expansion=4.0, H_layers=4, L_layers=4,
+                  H_cycles=2, L_cycles=2, puzzle_emb_ndim=512, halt_max_steps=16,
+                  halt_exploration_prob=0.1, pos_encodings="rope"),
+    # About 3.4M parameters: quick single-GPU experiments, same recurrence as the paper.
+    "small": dict(hidden_size=256, num_heads=4, expansion=4.0, H_layers=2, L_layers=2,
+                  H_cycles=2, L_cycles=2, puzzle_emb_ndim=256, halt_max_steps=16,
+                  halt_exploration_prob=0.1, pos_encodings="rope"),
+    # For unit tests and CPU smoke runs: every code path, a few thousand FLOPs per token.
+    "tiny": dict(hidden_size=32, num_heads=2, expansion=2.0, H_layers=1, L_layers=1,
+                 H_cycles=2, L_cycles=2, puzzle_emb_ndim=32, halt_max_steps=4,
+                 halt_exploration_prob=0.1, pos_encodings="rope"),
+}
