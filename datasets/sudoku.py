@@ -135,7 +135,11 @@ def _parse_csv(
     for number, text in lines:
         if not text.strip():
             continue
-        row = next(csv.reader([text]))
+        try:
+            row = next(csv.reader([text]))
+        except csv.Error as exc:
+            yield PuzzleParseError(f"unreadable CSV line ({exc})", source, number)
+            continue
         if header is None:
             header = [h.strip().lower() for h in row]
             if "question" not in header:
