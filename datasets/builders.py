@@ -157,10 +157,32 @@ def detect_csv_task(path: Path) -> str:
     return "maze" if set(question) <= set(maze.CHARSET) else "sudoku"
 
 
-def _subsample(count: int, size: int | None, rng: np.random.RandomState) -> np.ndarray:
-    if size is None or size >= count:
-        return np.arange(count)
-    return rng.choice(count, size=size, replace=False)
+def _select(
+    data: CsvPuzzles, subsample: int | None, min_rating: int | None, rng: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
+    """Questions and answers kept by the rating filter, then a random subsample."""
+    questions, answers = data.questions, data.answers
+    if min_rating is not None:
+        keep = np.flatnonzero(data.ratings >= min_rating)
+        questions, answers = questions[keep], answers[keep]
+    if subsample is not None and subsample < len(questions):
+        order = rng.choice(len(questions), size=subsample, replace=False)
+        questions, answers = questions[order], answers[order]
+    return questions, answers
+
+
+def _single_example_metadata(puzzle_set: PuzzleSet, vocab_size: int) -> DatasetMetadata:
+    """dataset.json of the sudoku and maze builders: one example per puzzle, no identifiers."""
+    return DatasetMetadata(
+        pad_id=0,
+        ignore_label_id=0,
+        blank_identifier_id=0,
+        vocab_size=vocab_size,
+        seq_len=int(puzzle_set.inputs.shape[1]),
+        num_puzzle_identifiers=1,
+        total_groups=puzzle_set.num_groups,
+        mean_puzzle_examples=1,
+    )
 
 
 def build_sudoku_split(
@@ -172,14 +194,9 @@ def build_sudoku_split(
     progress: Progress | None = None,
 ) -> tuple[DatasetMetadata, dict[str, PuzzleSet]]:
     """One split: every puzzle is a group holding itself and `aug` shuffled variants."""
-    keep = np.flatnonzero(data.ratings >= min_rating) if min_rating is not None else None
-    questions = data.questions if keep is None else data.questions[keep]
-    answers = data.answers if keep is None else data.answers[keep]
-    order = _subsample(len(questions), subsample, rng)
-    side = questions.shape[1]
+    questions, answers = _select(data, subsample, min_rating, rng)
     builder = SplitBuilder()
-    for done, index in enumerate(order, start=1):
-        q, a = questions[index], answers[index]
+    for done, (q, a) in enumerate(zip(questions, answers, strict=True), start=1):
         builder.add_puzzle([(sudoku.encode(q), sudoku.encode(a))])
         for _ in range(aug):
             q_aug, a_aug, _ = sudoku.augment(q, a, rng)
@@ -190,18 +207,9 @@ def build_sudoku_split(
     # The original builder writes uint8 rows, which become int64 once augmented (its digit
     # map is an int64 array); we keep its dtypes so both tools read each other's output.
     dtype = np.int64 if aug > 0 else np.uint8
+    side = data.questions.shape[1]
     puzzle_set = builder.build(dtype, side * side)
-    metadata = DatasetMetadata(
-        pad_id=0,
-        ignore_label_id=0,
-        blank_identifier_id=0,
-        vocab_size=sudoku.vocab_size(side),
-        seq_len=side * side,
-        num_puzzle_identifiers=1,
-        total_groups=puzzle_set.num_groups,
-        mean_puzzle_examples=1,
-    )
-    return metadata, {"all": puzzle_set}
+    return _single_example_metadata(puzzle_set, sudoku.vocab_size(side)), {"all": puzzle_set}
 
 
 def build_maze_split(
@@ -216,31 +224,18 @@ def build_maze_split(
     (aug = 7 is the original builder's `aug=True`)."""
     if not 0 <= aug <= 7:
         raise ValueError("maze augmentation uses the 8 dihedral transforms: --aug 0..7")
-    keep = np.flatnonzero(data.ratings >= min_rating) if min_rating is not None else None
-    questions = data.questions if keep is None else data.questions[keep]
-    answers = data.answers if keep is None else data.answers[keep]
-    order = _subsample(len(questions), subsample, rng)
-    side = questions.shape[1]
+    questions, answers = _select(data, subsample, min_rating, rng)
     builder = SplitBuilder()
-    for done, index in enumerate(order, start=1):
+    for done, (q, a) in enumerate(zip(questions, answers, strict=True), start=1):
         for tid in range(aug + 1):
-            q, a = maze.augment(questions[index], answers[index], tid)
-            builder.add_puzzle([(maze.encode(q), maze.encode(a))])
+            q_aug, a_aug = maze.augment(q, a, tid)
+            builder.add_puzzle([(maze.encode(q_aug), maze.encode(a_aug))])
         builder.end_group()
         if progress:
             progress(done)
+    side = data.questions.shape[1]
     puzzle_set = builder.build(np.uint8, side * side)
-    metadata = DatasetMetadata(
-        pad_id=0,
-        ignore_label_id=0,
-        blank_identifier_id=0,
-        vocab_size=maze.VOCAB_SIZE,
-        seq_len=side * side,
-        num_puzzle_identifiers=1,
-        total_groups=puzzle_set.num_groups,
-        mean_puzzle_examples=1,
-    )
-    return metadata, {"all": puzzle_set}
+    return _single_example_metadata(puzzle_set, maze.VOCAB_SIZE), {"all": puzzle_set}
 
 
 SPLIT_BUILDERS = {

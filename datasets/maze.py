@@ -7,7 +7,6 @@ one shortest S-G path with `o`.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from collections import deque
@@ -18,7 +17,7 @@ import numpy as np
 
 from hrm.datasets.dihedral import dihedral_transform, inverse_dihedral_transform
 from hrm.datasets.errors import PuzzleParseError
-from hrm.datasets.textio import decode_text
+from hrm.datasets.textio import decode_text, iter_csv_records
 
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)  # cell codes = index in CHARSET
@@ -115,43 +114,24 @@ def _one_line_rows(text: str, source: str, line: int) -> list[str]:
 def _parse_csv(
     lines: Iterable[tuple[int, str]], source: str
 ) -> Iterator[MazePuzzle | PuzzleParseError]:
-    header: list[str] | None = None
-    for number, text in lines:
-        if not text.strip():
-            continue
-        try:
-            row = next(csv.reader([text]))
-        except csv.Error as exc:
-            yield PuzzleParseError(f"unreadable CSV line ({exc})", source, number)
-            continue
-        if header is None:
-            header = [h.strip().lower() for h in row]
-            if "question" not in header:
-                yield PuzzleParseError("CSV header has no 'question' column", source, number)
-                return
-            continue
-        record = dict(zip(header, row, strict=False))
-        try:
-            question = record.get("question", "")
-            puzzle = _puzzle_from_rows(
-                _one_line_rows(question, source, number), source, number, "line"
-            )
-            answer = record.get("answer") or ""
-            if answer:
-                if len(answer) != len(question):
-                    raise PuzzleParseError("answer and question differ in length", source, number)
-                rows = _one_line_rows(answer, source, number)
-                codes = _to_codes(rows, source, number, allow_path=True, one_line=True)
-                if not verify(puzzle.grid, codes):
-                    raise PuzzleParseError(
-                        "the answer is not a shortest path from S to G", source, number
-                    )
-                puzzle.solution = codes
-            if (record.get("rating") or "").strip().isdigit():
-                puzzle.rating = int(record["rating"])
-            yield puzzle
-        except PuzzleParseError as exc:
-            yield exc
+    return iter_csv_records(lines, source, _maze_from_record)
+
+
+def _maze_from_record(record: dict[str, str], source: str, line: int) -> MazePuzzle:
+    question = record.get("question", "")
+    puzzle = _puzzle_from_rows(_one_line_rows(question, source, line), source, line, "line")
+    answer = record.get("answer") or ""
+    if answer:
+        if len(answer) != len(question):
+            raise PuzzleParseError("answer and question differ in length", source, line)
+        rows = _one_line_rows(answer, source, line)
+        codes = _to_codes(rows, source, line, allow_path=True, one_line=True)
+        if not verify(puzzle.grid, codes):
+            raise PuzzleParseError("the answer is not a shortest path from S to G", source, line)
+        puzzle.solution = codes
+    if (record.get("rating") or "").strip().isdigit():
+        puzzle.rating = int(record["rating"])
+    return puzzle
 
 
 def _parse_blocks(

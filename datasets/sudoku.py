@@ -6,7 +6,6 @@ written A-G (10-16). Tokens follow the original release: 0 = pad, 1 = blank, d +
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hrm.datasets.errors import PuzzleParseError
-from hrm.datasets.textio import decode_text
+from hrm.datasets.textio import decode_text, iter_csv_records
 
 SIZES = (4, 9, 16)
 BLANK_CHARS = ".0_"
@@ -131,26 +130,7 @@ def _parse_line(text: str, source: str, line: int) -> SudokuPuzzle:
 def _parse_csv(
     lines: Iterable[tuple[int, str]], source: str
 ) -> Iterator[SudokuPuzzle | PuzzleParseError]:
-    header: list[str] | None = None
-    for number, text in lines:
-        if not text.strip():
-            continue
-        try:
-            row = next(csv.reader([text]))
-        except csv.Error as exc:
-            yield PuzzleParseError(f"unreadable CSV line ({exc})", source, number)
-            continue
-        if header is None:
-            header = [h.strip().lower() for h in row]
-            if "question" not in header:
-                yield PuzzleParseError("CSV header has no 'question' column", source, number)
-                return
-            continue
-        record = dict(zip(header, row, strict=False))
-        try:
-            yield _puzzle_from_record(record, source, number)
-        except PuzzleParseError as exc:
-            yield exc
+    return iter_csv_records(lines, source, _puzzle_from_record)
 
 
 def _puzzle_from_record(record: dict[str, str], source: str, line: int) -> SudokuPuzzle:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
 from hrm.datasets.errors import PuzzleParseError
+
+T = TypeVar("T")
 
 
 def decode_text(data: bytes, source: str) -> str:
@@ -16,3 +22,32 @@ def decode_text(data: bytes, source: str) -> str:
         raise PuzzleParseError(
             f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", source, line
         ) from None
+
+
+def iter_csv_records(
+    lines: Iterable[tuple[int, str]],
+    source: str,
+    make: Callable[[dict[str, str], str, int], T],
+) -> Iterator[T | PuzzleParseError]:
+    """Read a puzzle CSV line by line (so a pipe streams): the first line is the header
+    (it must name a `question` column); each later line becomes `make(record, source, line)`, or
+    the PuzzleParseError it raised."""
+    header: list[str] | None = None
+    for number, text in lines:
+        if not text.strip():
+            continue
+        try:
+            row = next(csv.reader([text]))
+        except csv.Error as exc:
+            yield PuzzleParseError(f"unreadable CSV line ({exc})", source, number)
+            continue
+        if header is None:
+            header = [h.strip().lower() for h in row]
+            if "question" not in header:
+                yield PuzzleParseError("CSV header has no 'question' column", source, number)
+                return
+            continue
+        try:
+            yield make(dict(zip(header, row, strict=False)), source, number)
+        except PuzzleParseError as exc:
+            yield exc
