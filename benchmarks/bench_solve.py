@@ -1,0 +1,146 @@
+"""Throughput of `hrm solve` on CPU, start-up included, and the time to a first answer.
+
+    python benchmarks/bench_solve.py                  # 128 sudoku puzzles, batch 1/16/128
+    python benchmarks/bench_solve.py --count 256 --preset tiny
+    python benchmarks/bench_solve.py --threads 1    # on a machine shared with other work
+
+Every figure comes from running the real command, `python -m hrm_cli solve sudoku FILE`,
+as a subprocess on a fixed set of puzzles (dihedral/digit variants of one published
+Sudoku, seeded): puzzles/s over the whole command (Python and torch start-up, model
+loading, reading, solving, verifying, writing) and, from the command's own summary line,
+over the solving alone. Then the cold start: a fresh process is given one puzzle on stdin,
+left open, and the time until its answer line arrives is measured.
+
+The shipped default Sudoku model is used when there is one; otherwise a randomly
+initialised model of `--preset` (the output says so). An untrained model's Q head never
+asks to halt, so `--halt adaptive` then runs as many segments as `--halt max`: the
+adaptive figures of a random model show the cost of the halting checks, not their gain.
+A benchmark, not a test: the numbers depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
+SUMMARY = re.compile(r"\(([\d.]+) s, ([\d.]+) puzzles/s\)")
+
+
+def puzzle_set(count: int, seed: int = 0) -> list[str]:
+    """`count` distinct-looking puzzles of the same difficulty: random relabellings."""
+    from hrm.datasets import sudoku
+
+    base = np.array([0 if c == "." else int(c) for c in PUZZLE], dtype=np.uint8).reshape(9, 9)
+    rng = np.random.RandomState(seed)
+    return [sudoku.format_line(sudoku.random_transform(9, rng).apply(base))
+            for _ in range(count)]
+
+
+def model_for_benchmark(folder: Path, preset: str) -> tuple[str, str]:
+    """(model argument, description): the shipped default, else a random `preset` model."""
+    from hrm.train.registry import shipped_models
+
+    for entry in shipped_models():
+        if entry.task == "sudoku":
+            return entry.name, f"shipped default {entry.name}"
+    import torch
+
+    from hrm.datasets.tasks import task_metadata
+    from hrm.model import HRM, HRMConfig, save_bundle
+
+    torch.manual_seed(0)
+    model = HRM(HRMConfig.from_preset(preset, vocab_size=11, seq_len=81))
+    save_bundle(model, folder, task=task_metadata("sudoku", 81, 11),
+                provenance={"source": "random weights for a benchmark"})
+    params = sum(p.numel() for p in model.parameters())
+    return str(folder), (f"RANDOM weights, preset {preset!r} ({params / 1e6:.1f}M parameters, "
+                         f"{model.config.halt_max_steps} segments): no trained default exists")
+
+
+def hrm(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hrm_cli", *args]
+
+
+def run_solve(puzzles: Path, model: str, batch: int, halt: str,
+              env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds of the whole command, seconds of its solving loop)."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        hrm("solve", "sudoku", str(puzzles), "--model", model, "--device", "cpu",
+            "--batch-size", str(batch), "--halt", halt, "--format", "jsonl"),
+        capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if done.returncode not in (0, 3):
+        raise SystemExit(f"hrm solve failed ({done.returncode}):\n{done.stderr}")
+    match = SUMMARY.search(done.stderr)
+    return wall, float(match.group(1)) if match else float("nan")
+
+
+def first_answer_latency(model: str, env: dict[str, str]) -> tuple[float, float]:
+    """(seconds to the first answer with stdin still open, seconds to exit after EOF)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        hrm("solve", "sudoku", "-", "--model", model, "--device", "cpu", "-q"),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(PUZZLE + "\n")
+    process.stdin.flush()
+    process.stdout.readline()
+    first = time.perf_counter() - start
+    process.stdin.close()
+    process.wait()
+    return first, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=128, help="puzzles in the fixed set")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 128])
+    parser.add_argument("--preset", default="small", choices=["tiny", "small", "paper"],
+                        help="architecture of the random model used when none is shipped")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="OMP_NUM_THREADS for the solve processes [default: torch's]")
+    args = parser.parse_args()
+    env = {**os.environ, "NO_COLOR": "1"}
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        puzzles = folder / "puzzles.txt"
+        puzzles.write_text("\n".join(puzzle_set(args.count)) + "\n")
+        model, description = model_for_benchmark(folder / "model", args.preset)
+        print(f"model: {description}")
+        threads = args.threads or torch.get_num_threads()
+        print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} threads; "
+              f"{args.count} sudoku puzzles, device cpu\n")
+        print(f"{'halt':<9} {'batch':>5} {'wall s':>8} {'puzzles/s':>10} "
+              f"{'solve s':>8} {'puzzles/s':>10}")
+        print(f"{'':<9} {'':>5} {'(whole command, start-up incl.)':>19} "
+              f"{'(solving loop only)':>19}")
+        for halt in ("max", "adaptive"):
+            for batch in args.batch_sizes:
+                wall, solving = run_solve(puzzles, model, batch, halt, env)
+                print(f"{halt:<9} {batch:>5} {wall:8.2f} {args.count / wall:10.1f} "
+                      f"{solving:8.2f} {args.count / solving:10.1f}")
+
+        first, total = first_answer_latency(model, env)
+        print(f"\ncold start, one puzzle on stdin: first answer after {first:.2f} s "
+              f"(process done {total:.2f} s after start)")
+
+
+if __name__ == "__main__":
+    main()

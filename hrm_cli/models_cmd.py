@@ -1,0 +1,271 @@
+"""`hrm models`: list, inspect, pull, import and remove models in the model cache."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from hrm.train.registry import ModelEntry
+
+TASKS = ("sudoku", "maze", "arc")
+
+ENVIRONMENT_HELP = """\b
+Names:
+  default:<task>       the model shipped with hrm for a task (once a trained one exists)
+  NAME, OWNER/NAME     a cached model; the original release's checkpoints are cached as
+                       their hub ids, e.g. sapientinc/HRM-checkpoint-sudoku-extreme, also
+                       known by the aliases hrm-sudoku-extreme, hrm-maze-30x30-hard, hrm-arc-2
+  PATH                 a bundle folder or an original checkpoint, used in place
+
+\b
+Environment:
+  HRM_HOME             cache folder (models/ inside it)
+  HRM_OFFLINE=1        never use the network
+  HRM_HF_ENDPOINT      replaces https://huggingface.co (a mirror or a local server)
+"""
+
+
+@click.group(epilog=ENVIRONMENT_HELP)
+def models() -> None:
+    """List, pull, import and remove models."""
+
+
+def _note(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def _human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def _aliases(entry: ModelEntry) -> list[str]:
+    from hrm.train.registry import known_model
+
+    known = known_model(entry.name)
+    return [known.alias] if known and entry.kind == "cached" else []
+
+
+def _row(entry: ModelEntry) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "aliases": _aliases(entry),
+        "kind": entry.kind,
+        "task": entry.task,
+        "parameters": entry.parameters(),
+        "size_bytes": entry.size_bytes(),
+        "source": entry.describe(),
+        "metrics": entry.metrics,
+        "path": str(entry.path),
+    }
+
+
+# --------------------------------------------------------------------------- list
+
+
+@models.command("list", epilog=ENVIRONMENT_HELP)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True,
+              help="table: a table on a terminal, tab-separated lines when piped; json: a list.")
+def list_command(fmt: str) -> None:
+    """List the shipped default models and the cached ones.
+
+    Piped output has one tab-separated line per model: name, kind (shipped or cached),
+    task, parameters, size in bytes, folder, source.
+    """
+    from hrm.train.registry import KNOWN_MODELS, list_models
+
+    rows = [_row(entry) for entry in list_models()]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not sys.stdout.isatty():
+        for row in rows:
+            fields = ("name", "kind", "task", "parameters", "size_bytes", "path", "source")
+            click.echo("\t".join("" if row[key] is None else str(row[key]) for key in fields))
+        return
+    from rich.table import Table
+
+    from hrm_cli.console import stdout_console
+
+    console = stdout_console()
+    if rows:
+        table = Table(title="Models")
+        for column in ("name", "task", "kind", "parameters", "size", "source"):
+            table.add_column(column, justify="right" if column in ("parameters", "size")
+                             else "left", overflow="fold")
+        for row in rows:
+            name = row["name"] + "".join(f"\n[dim]alias {a}[/]" for a in row["aliases"])
+            params = f"{row['parameters']:,}" if row["parameters"] is not None else "-"
+            table.add_row(name, row["task"] or "?", row["kind"], params,
+                          _human_size(row["size_bytes"]), row["source"])
+        console.print(table)
+    else:
+        console.print("No models installed: none is shipped yet and the cache is empty.")
+    cached = {row["name"] for row in rows}
+    missing = [m for m in KNOWN_MODELS if m.repo not in cached]
+    if missing:
+        console.print("\nAvailable with `hrm models pull NAME`:")
+        for model in missing:
+            console.print(f"  {model.alias:<22} {model.task:<7} {model.repo}")
+
+
+# --------------------------------------------------------------------------- info, path
+
+
+@models.command(epilog=ENVIRONMENT_HELP)
+@click.argument("name", metavar="NAME|PATH")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Readable text, or JSON for scripts.")
+def info(name: str, fmt: str) -> None:
+    """Show a model's task, architecture, provenance and metrics."""
+    from hrm.train.registry import find_model
+
+    entry = find_model(name)
+    data = _row(entry)
+    data["architecture"] = entry.architecture
+    data["task_config"] = entry.config.get("task", {})
+    data["provenance"] = entry.provenance
+    data["manifest"] = entry.manifest
+    if entry.kind == "release":
+        from hrm.model import read_official_config
+
+        data["release_config"] = read_official_config(entry.path)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    lines = [
+        f"name        {entry.name}" + (f" (alias {', '.join(data['aliases'])})"
+                                       if data["aliases"] else ""),
+        f"kind        {entry.kind}",
+        f"task        {entry.task or 'unknown'}",
+        f"path        {entry.path}",
+        f"size        {_human_size(data['size_bytes'])}",
+    ]
+    if data["parameters"] is not None:
+        lines.append(f"parameters  {data['parameters']:,}")
+    if entry.manifest.get("created"):
+        lines.append(f"added       {entry.manifest['created']}")
+    for title, section in (("architecture", entry.architecture),
+                           ("task", data["task_config"]),
+                           ("provenance", entry.provenance),
+                           ("metrics", entry.metrics),
+                           ("release config", data.get("release_config", {}))):
+        if section:
+            lines.append(f"{title}:")
+            lines += [f"  {key}: {_flat(value)}" for key, value in section.items()]
+    if not entry.metrics and entry.kind != "release":
+        lines.append("metrics: none recorded")
+    click.echo("\n".join(lines))
+
+
+def _flat(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+@models.command(epilog=ENVIRONMENT_HELP)
+@click.argument("name", metavar="NAME|PATH")
+def path(name: str) -> None:
+    """Print a model's folder."""
+    from hrm.train.registry import find_model
+
+    click.echo(str(find_model(name).path))
+
+
+# --------------------------------------------------------------------------- pull, import
+
+
+@models.command(epilog=ENVIRONMENT_HELP)
+@click.argument("name")
+@click.option("--task", type=click.Choice(TASKS), default=None,
+              help="The task of a hub repository hrm does not know.")
+@click.option("--force", is_flag=True, help="Download and convert again even if cached.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or messages on stderr.")
+def pull(name: str, task: str | None, force: bool, quiet: bool) -> None:
+    """Download a checkpoint of the original release, convert and cache it.
+
+    The cache folder is printed on stdout.
+    NAME is one of the original release's checkpoints on the Hugging Face hub
+    (sapientinc/HRM-checkpoint-sudoku-extreme, sapientinc/HRM-checkpoint-maze-30x30-hard,
+    sapientinc/HRM-checkpoint-ARC-2, or their aliases hrm-sudoku-extreme,
+    hrm-maze-30x30-hard, hrm-arc-2), or any OWNER/NAME hub repository with `checkpoint`
+    and `all_config.yaml` (give --task). Downloads resume after an interruption: run the
+    same command again.
+    """
+    from hrm.datasets import cache
+    from hrm.train.registry import canonical_name
+    from hrm.train.registry import pull as pull_model
+
+    target = cache.model_cache_dir(canonical_name(name))
+    if cache.is_complete(target) and not force:
+        _note(f"{canonical_name(name)} is already cached.", quiet)
+    try:
+        entry = pull_model(name, task=task, force=force, quiet=quiet,
+                           note=lambda message: _note(message, quiet))
+    except KeyboardInterrupt:
+        click.echo(f"The partial download is kept: run `hrm models pull {name}` again to "
+                   "resume.", err=True)
+        raise
+    _note(f"{entry.name} is ready ({entry.task}); solve with "
+          f"`hrm solve {entry.task} FILE --model {entry.name}`.", quiet)
+    click.echo(str(entry.path))
+
+
+@models.command("import", epilog=ENVIRONMENT_HELP)
+@click.argument("source", metavar="PATH")
+@click.option("--name", default=None, help="Cache name [default: the folder's name].")
+@click.option("--task", type=click.Choice(TASKS), default=None,
+              help="The task it solves [default: from the bundle, or guessed from the "
+              "token layout].")
+@click.option("--force", is_flag=True, help="Replace a cached model of the same name.")
+@click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
+def import_command(source: str, name: str | None, task: str | None, force: bool,
+                   quiet: bool) -> None:
+    """Add a model from local files to the cache.
+
+    The cache folder is printed on stdout.
+    PATH is one of our bundle folders (config.json + model.safetensors), or an original
+    checkpoint: the `checkpoint` file, or its folder with `all_config.yaml`.
+    """
+    from hrm.train.registry import import_model
+
+    entry = import_model(source, name=name, task=task, force=force)
+    _note(f"imported {entry.name} ({entry.task}); solve with "
+          f"`hrm solve {entry.task} FILE --model {entry.name}`.", quiet)
+    click.echo(str(entry.path))
+
+
+# --------------------------------------------------------------------------- rm
+
+
+@models.command(epilog=ENVIRONMENT_HELP)
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def rm(name: str, yes: bool) -> None:
+    """Remove a cached model."""
+    from hrm.train.registry import find_model, remove
+
+    entry = find_model(name)
+    if entry.kind != "cached":
+        raise click.ClickException(f"{name} is a {entry.kind} model, not in the cache: "
+                                   "nothing to remove")
+    if not yes:
+        try:
+            confirmed = click.confirm(f"Remove {entry.name} ({entry.path})?", err=True)
+        except click.Abort:
+            raise click.ClickException("nothing removed (no answer); pass --yes to remove "
+                                       "without asking") from None
+        if not confirmed:
+            click.echo("Nothing removed.", err=True)
+            return
+    folder = remove(entry.name)
+    click.echo(f"Removed {entry.name} ({folder}).", err=True)

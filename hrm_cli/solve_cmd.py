@@ -1,0 +1,347 @@
+"""`hrm solve TASK [FILE|-]...`: solve puzzles with a model and verify every answer."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hrm_cli.console import progress_bar
+from hrm_cli.errors import EXIT_ERROR, EXIT_OK, EXIT_UNSOLVED
+
+if TYPE_CHECKING:
+    from hrm.datasets.tasks import Puzzle, Task
+    from hrm.train.solver import InputError, Solver, SolveResult
+
+TASKS = ("sudoku", "maze", "arc")  # hrm.datasets.tasks.TASK_NAMES, without importing numpy
+FORMATS = ("auto", "pretty", "lines", "jsonl", "json", "csv")
+CSV_COLUMNS = ("index", "source", "input", "answer", "solved", "status", "segments", "q_halt",
+               "seconds", "error")
+STDIN = "-"
+
+EPILOG = """\b
+Examples:
+  hrm solve sudoku puzzle.txt
+  hrm datasets generate sudoku -n 100 | hrm solve sudoku - --format jsonl | jq .solved
+  hrm solve maze mazes.txt --model hrm-maze-30x30-hard --halt max --max-segments 32
+  hrm solve arc task.json --device cuda
+
+\b
+Output (stdout):
+  pretty  grids on a terminal: givens bold, filled cells coloured, bad cells red
+  lines   one line per puzzle, the answer in one-line form (default when piped)
+  jsonl   per puzzle: index, source (file:line), input, answer (in the input's
+          layout), solved, status, segments, q_halt, seconds; a bad input item
+          gives {index, source, error} instead
+  json    the same records as one JSON list; csv: the same as CSV rows
+
+\b
+Exit codes:
+  0  every puzzle solved (ARC queries without a known answer count as done)
+  1  error: missing file, no model, bad option value; or no puzzle could be read
+  3  finished, but some puzzle was not solved or some input item could not be read
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("task", type=click.Choice(TASKS))
+@click.argument("inputs", nargs=-1, metavar="[FILE|-]...")
+@click.option("--model", "-m", "model_spec", metavar="NAME|PATH",
+              help="A cached model (`hrm models list`), a bundle folder or an original "
+              "checkpoint [default: the task's shipped default model].")
+@click.option("--device", default="auto", show_default=True, metavar="DEVICE",
+              help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+@click.option("--halt", type=click.Choice(["adaptive", "max"]), default="adaptive",
+              show_default=True,
+              help="adaptive: stop a puzzle when the model's Q head says halt; max: always "
+              "run --max-segments segments (as the original evaluation).")
+@click.option("--max-segments", type=click.IntRange(min=1), default=None,
+              help="Segment budget per puzzle [default: the model's trained maximum]; more "
+              "than trained is allowed (inference-time scaling).")
+@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=64,
+              show_default=True, help="Puzzles per model call.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="auto: pretty on a terminal, lines when piped.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress bar, model line or summary on stderr (input errors still).")
+def solve(task: str, inputs: tuple[str, ...], model_spec: str | None, device: str, halt: str,
+          max_segments: int | None, batch_size: int, fmt: str, quiet: bool) -> None:
+    """Solve the puzzles in FILEs (or stdin, `-`) and verify every answer.
+
+    TASK is sudoku, maze or arc. Inputs take the formats `hrm datasets` reads: puzzle
+    lines, grids, the published CSV, JSON; ARC task JSON (each test input is a puzzle) or
+    JSON Lines of tasks. Without FILE, stdin is read. From a pipe, answers appear as
+    puzzles arrive. A bad input item is reported on stderr as `Error: file:line: problem`
+    (and as an error record) and the rest is still solved.
+    """
+    sources = list(inputs) or [STDIN]
+    _check_sources(sources)
+    if fmt == "auto":
+        fmt = "pretty" if sys.stdout.isatty() else "lines"
+
+    solver = _make_solver(task, model_spec, device, halt, max_segments, batch_size, quiet)
+    adapter = solver.task
+
+    writer = _writer(fmt, adapter)
+    tally = {"solved": 0, "unsolved": 0, "unverified": 0, "errors": 0}
+    started = time.perf_counter()
+    # A bar only when stderr is a terminal and the answers go elsewhere: on a terminal, pretty
+    # output and a live bar would fight over the screen.
+    with progress_bar(quiet or sys.stdout.isatty()) as progress:
+        bar = progress.add_task("solving", total=None)
+        for record in solver.solve_items(_read_items(adapter, sources)):
+            _count(record, tally)
+            writer.write(record)
+            progress.advance(bar)
+    writer.close()
+
+    if not quiet:
+        _summary(tally, time.perf_counter() - started)
+    click.get_current_context().exit(_exit_code(tally))
+
+
+def _exit_code(tally: dict[str, int]) -> int:
+    read = tally["solved"] + tally["unsolved"] + tally["unverified"]
+    if read == 0:
+        return EXIT_ERROR  # nothing in the input was a puzzle: the input is wrong
+    return EXIT_UNSOLVED if tally["unsolved"] or tally["errors"] else EXIT_OK
+
+
+def _make_solver(task: str, model_spec: str | None, device: str, halt: str,
+                 max_segments: int | None, batch_size: int, quiet: bool) -> Solver:
+    """Find and load the model (`hrm.train.registry`) and wrap it for the task."""
+    from hrm.datasets.tasks import IncompatibleModelError, get_task
+    from hrm.train import registry
+    from hrm.train.solver import Solver, resolve_device
+
+    entry = registry.resolve(model_spec, task)
+    if entry.task is not None and entry.task != task:
+        raise IncompatibleModelError(f"model {entry.name} solves {entry.task}, not {task}; "
+                                     f"choose a {task} model with --model")
+    torch_device = resolve_device(device)
+    model, info = registry.load(entry, torch_device, task=task)
+    try:
+        solver = Solver(model, get_task(task), halt=halt, max_segments=max_segments,
+                        batch_size=batch_size, identifiers=registry.puzzle_identifiers(info))
+    except IncompatibleModelError as exc:
+        raise IncompatibleModelError(f"model {entry.name} cannot solve {task}: {exc}") from None
+    if not quiet:
+        implicit = "" if model_spec else " (no --model given)"
+        budget = max_segments or model.config.halt_max_steps
+        click.echo(f"Solving with {entry.name}{implicit} on {torch_device}, halt {halt}, "
+                   f"up to {budget} segments.", err=True)
+    return solver
+
+
+# --------------------------------------------------------------------------- input
+
+
+def _check_sources(sources: list[str]) -> None:
+    """Fail before loading a model: a missing file is an error (exit 1), not a bad item."""
+    if sources.count(STDIN) > 1:
+        raise click.UsageError("stdin ('-') can be read only once")
+    for name in sources:
+        if name == STDIN:
+            continue
+        path = Path(name)
+        if not path.exists():
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
+        if not os.access(path, os.R_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+
+
+def _read_items(adapter: Task, sources: list[str]) -> Iterator[Any]:
+    """Puzzles and parse errors of every source in turn, read lazily line by line."""
+    from hrm.datasets.tasks import decode_lines
+
+    for name in sources:
+        if name == STDIN:
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is None:  # a text-only stdin (some embedding hosts): encode it back
+                stream = (line.encode("utf-8") for line in sys.stdin)
+            yield from adapter.read(decode_lines(stream), "<stdin>")
+            continue
+        with open(name, "rb") as handle:
+            yield from adapter.read(decode_lines(handle), name)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _is_error(record: SolveResult | InputError) -> bool:
+    from hrm.train.solver import InputError
+
+    return isinstance(record, InputError)
+
+
+def _status(record: SolveResult) -> str:
+    return {True: "solved", False: "unsolved", None: "unverified"}[record.verdict]
+
+
+def _count(record: SolveResult | InputError, tally: dict[str, int]) -> None:
+    if _is_error(record):
+        tally["errors"] += 1
+        click.echo(f"Error: {record.location}: {record.message}", err=True)
+    else:
+        tally[_status(record)] += 1
+
+
+def record_dict(record: SolveResult | InputError, adapter: Task) -> dict[str, Any]:
+    """The JSON/CSV record of one input item."""
+    if _is_error(record):
+        return {"index": record.index, "source": record.location, "error": record.message}
+    puzzle: Puzzle = record.puzzle
+    data = {
+        "index": record.index,
+        "source": puzzle.location,
+        "input": adapter.format_input(puzzle),
+        "answer": adapter.format_answer(puzzle, record.answer),
+        "solved": record.solved,
+        "status": _status(record),
+        "segments": record.segments,
+        "q_halt": round(record.q_halt, 6),
+        "seconds": round(record.seconds, 6),
+    }
+    if puzzle.name:
+        data["name"] = puzzle.name
+    return data
+
+
+class _Writer:
+    def __init__(self, adapter: Task):
+        self.adapter = adapter
+
+    def write(self, record: SolveResult | InputError) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the output (closing brackets); called only when every record is out."""
+
+    @staticmethod
+    def emit(text: str) -> None:
+        # Flushed per record, so a reader of the pipe sees each answer as soon as it exists.
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+class _LinesWriter(_Writer):
+    def write(self, record: SolveResult | InputError) -> None:
+        if _is_error(record):
+            return  # reported on stderr; stdout carries answers only
+        answer = record.answer
+        # An ARC prediction may hold no readable grid: an empty line keeps one per puzzle.
+        self.emit(("" if answer is None else self.adapter.one_line(answer)) + "\n")
+
+
+class _JsonlWriter(_Writer):
+    def write(self, record: SolveResult | InputError) -> None:
+        self.emit(json.dumps(record_dict(record, self.adapter)) + "\n")
+
+
+class _JsonWriter(_Writer):
+    """A JSON list, written record by record, so it too streams."""
+
+    def __init__(self, adapter: Task):
+        super().__init__(adapter)
+        self.count = 0
+
+    def write(self, record: SolveResult | InputError) -> None:
+        prefix = "[\n  " if self.count == 0 else ",\n  "
+        self.emit(prefix + json.dumps(record_dict(record, self.adapter)))
+        self.count += 1
+
+    def close(self) -> None:
+        self.emit("\n]\n" if self.count else "[]\n")
+
+
+class _CsvWriter(_Writer):
+    def __init__(self, adapter: Task):
+        super().__init__(adapter)
+        self.header = False
+
+    def write(self, record: SolveResult | InputError) -> None:
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
+        if not self.header:
+            writer.writeheader()
+            self.header = True
+        row = record_dict(record, self.adapter)
+        writer.writerow({k: str(v).lower() if isinstance(v, bool) else v for k, v in row.items()})
+        self.emit(buffer.getvalue())
+
+
+class _PrettyWriter(_Writer):
+    def __init__(self, adapter: Task):
+        super().__init__(adapter)
+        from hrm_cli.console import stdout_console
+
+        self.console = stdout_console()
+
+    def write(self, record: SolveResult | InputError) -> None:
+        from rich.text import Text
+
+        if _is_error(record):
+            return  # reported on stderr
+        status = _status(record)
+        header = Text(record.puzzle.location, style="bold")
+        if record.puzzle.name:
+            header.append(f"  {record.puzzle.name}")
+        label, style = {
+            "solved": ("  ✓ solved", "bold green"),
+            "unsolved": ("  ✗ NOT solved", "bold red"),
+            "unverified": ("  ? unverified (no expected output)", "bold yellow"),
+        }[status]
+        header.append(label, style=style)
+        header.append(f"  ·  {record.segments} segment{'s' * (record.segments != 1)}"
+                      f"  ·  halt p={record.q_halt:.2f}  ·  {record.seconds:.3f} s", style="dim")
+        self.console.print(header, soft_wrap=True)
+        self.console.print(self.adapter.render_rich(record.puzzle, record.answer))
+        if status == "unsolved":
+            # Also in words, for terminals without colour (NO_COLOR) where red cells vanish.
+            self.console.print(_bad_cells_note(self.adapter.bad_cells(record.puzzle,
+                                                                      record.answer)),
+                               style="red", soft_wrap=True)
+        self.console.print()
+
+
+def _bad_cells_note(bad: Any, limit: int = 8) -> str:
+    """'2 wrong cells: r1c1, r1c2' (1-based rows and columns), or a general note."""
+    import numpy as np
+
+    if bad is None or not bad.any():
+        return "the answer breaks the rules (no single cell to blame)"
+    cells = [f"r{r + 1}c{c + 1}" for r, c in np.argwhere(bad)]
+    shown = ", ".join(cells[:limit]) + (f" and {len(cells) - limit} more"
+                                         if len(cells) > limit else "")
+    return f"{len(cells)} wrong cell{'s' * (len(cells) != 1)}: {shown}"
+
+
+def _writer(fmt: str, adapter: Task) -> _Writer:
+    writers = {"pretty": _PrettyWriter, "lines": _LinesWriter, "jsonl": _JsonlWriter,
+               "json": _JsonWriter, "csv": _CsvWriter}
+    return writers[fmt](adapter)
+
+
+def _summary(tally: dict[str, int], seconds: float) -> None:
+    read = tally["solved"] + tally["unsolved"] + tally["unverified"]
+    parts = [f"{tally['solved']} of {read} puzzle{'s' * (read != 1)} solved"]
+    if tally["unsolved"]:
+        parts.append(f"{tally['unsolved']} not solved")
+    if tally["unverified"]:
+        parts.append(f"{tally['unverified']} unverified")
+    if tally["errors"]:
+        parts.append(f"{tally['errors']} input error{'s' * (tally['errors'] != 1)}")
+    rate = f", {read / seconds:.1f} puzzles/s" if read and seconds > 0 else ""
+    click.echo(f"{'; '.join(parts)} ({seconds:.2f} s{rate}).", err=True)

@@ -1,0 +1,226 @@
+"""The batch solving engine: batching, streaming, halting records and verification."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from hrm.datasets import sudoku
+from hrm.datasets.errors import PuzzleParseError
+from hrm.datasets.tasks import IncompatibleModelError, get_task
+from hrm.model import HRM, HRMConfig, RolloutStep
+from hrm.train.solver import (
+    DeviceError,
+    InputError,
+    Solver,
+    SolveResult,
+    resolve_device,
+    stream_batches,
+)
+
+PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
+SOLUTION = "483921657967345821251876493548132976729564138136798245372689514814253769695417382"
+
+
+def tiny(vocab_size: int = 11, seq_len: int = 81, seed: int = 0) -> HRM:
+    torch.manual_seed(seed)
+    model = HRM(HRMConfig.from_preset("tiny", vocab_size=vocab_size, seq_len=seq_len))
+    with torch.no_grad():  # a Q head that sometimes halts, so adaptive halting is exercised
+        model.q_head.weight.normal_(0, 0.5)
+        model.q_head.bias.normal_()
+    return model.eval()
+
+
+class Oracle:
+    """A stand-in model that predicts the known solution of each sudoku it is given (and
+    garbage for unknown ones), halting after `halt_after` segments: it lets the tests check
+    that a right answer goes all the way to `solved`."""
+
+    def __init__(self, solutions: dict[str, str], halt_after: int = 2):
+        self.config = HRMConfig.from_preset("tiny", vocab_size=11, seq_len=81)
+        self.device = torch.device("cpu")
+        self.halt_after = halt_after
+        self.solutions = {
+            sudoku.encode(_grid(p)).tobytes(): sudoku.encode(_grid(s)) for p, s in solutions.items()
+        }
+        self.calls: list[int] = []
+
+    def rollout(self, inputs, puzzle_identifiers=None, halt="max", max_segments=None):
+        size = inputs.shape[0]
+        self.calls.append(size)
+        targets = np.stack([
+            self.solutions.get(row.astype(np.uint8).tobytes(), np.full(81, 2, np.uint8))
+            for row in inputs.numpy()
+        ])
+        logits = torch.nn.functional.one_hot(torch.from_numpy(targets).long(), 11).float() * 5
+        budget = max_segments or 4
+        last = min(self.halt_after, budget) if halt == "adaptive" else budget
+        for segment in range(last):
+            done = segment + 1 == last
+            yield RolloutStep(
+                segment, logits, torch.full((size,), 3.0 if done else -3.0),
+                torch.zeros(size), torch.full((size,), done), torch.full((size,), segment + 1,
+                                                                         dtype=torch.int32),
+                torch.ones(size, dtype=torch.bool))
+
+
+def _grid(text: str) -> np.ndarray:
+    return np.array([0 if c == "." else int(c) for c in text], dtype=np.uint8).reshape(9, 9)
+
+
+def puzzles(text: str, source: str = "in.txt"):
+    return list(get_task("sudoku").read(io.StringIO(text), source))
+
+
+def test_a_right_answer_is_reported_solved():
+    solver = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", halt="adaptive")
+    other = "4" + PUZZLE[1:]  # a valid puzzle the oracle does not know
+    [good, bad] = solver.solve(puzzles(f"{PUZZLE}\n{other}\n"))
+    assert good.solved and good.verdict is True
+    assert get_task("sudoku").format_answer(good.puzzle, good.answer) == SOLUTION
+    assert good.segments == 2 and good.q_halt == pytest.approx(1 / (1 + np.exp(-3)))
+    assert bad.verdict is False and not bad.solved
+
+
+def test_halt_max_runs_the_whole_budget():
+    solver = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", halt="max", max_segments=6)
+    [result] = solver.solve(puzzles(PUZZLE + "\n"))
+    assert result.segments == 6 and result.solved
+
+
+def test_records_from_a_real_model():
+    model = tiny()
+    items = puzzles("\n".join([PUZZLE] * 5) + "\n")
+    adaptive = Solver(model, "sudoku", halt="adaptive", batch_size=2).solve(items)
+    assert [r.index for r in adaptive] == [0, 1, 2, 3, 4]
+    for result in adaptive:
+        assert 1 <= result.segments <= model.config.halt_max_steps
+        assert 0.0 < result.q_halt < 1.0 and result.seconds >= 0
+        assert result.answer.shape == (9, 9)
+        assert result.verdict is sudoku.verify(result.puzzle.grid, result.answer)
+    maximal = Solver(model, "sudoku", halt="max", max_segments=3).solve(items)
+    assert {r.segments for r in maximal} == {3}
+
+
+def test_batches_are_bounded_by_batch_size():
+    oracle = Oracle({PUZZLE: SOLUTION})
+    Solver(oracle, "sudoku", batch_size=3).solve(puzzles("\n".join([PUZZLE] * 7) + "\n"))
+    assert oracle.calls == [3, 3, 1]
+
+
+def test_solve_items_keeps_order_and_passes_errors_through():
+    oracle = Oracle({PUZZLE: SOLUTION})
+    small = "1.3..4....1....."  # a 4x4 board: does not fit an 81-token model
+    text = f"{PUZZLE}\n123\n{PUZZLE}\n"
+    items = puzzles(text) + puzzles(small + "\n", "small.txt")
+    records = list(Solver(oracle, "sudoku", batch_size=8).solve_items(items))
+    assert [type(r) for r in records] == [SolveResult, InputError, SolveResult, InputError]
+    assert [r.index for r in records] == [0, 1, 2, 3]
+    assert records[1].location == "in.txt:2"
+    assert "4x4" in records[3].message and records[3].location == "small.txt:1"
+    assert oracle.calls == [2]  # the two puzzles ran as one batch
+
+
+def test_solve_items_answers_before_the_input_ends():
+    """A pause in the input flushes a partial batch: a pipe gets answers while it streams."""
+    second_line_wanted = threading.Event()
+    release = threading.Event()
+
+    def slow_lines():
+        yield PUZZLE + "\n"
+        second_line_wanted.set()
+        release.wait(10)
+        yield PUZZLE + "\n"
+
+    solver = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", batch_size=64)
+    records = solver.solve_items(get_task("sudoku").read(slow_lines(), "<stdin>"),
+                                 flush_idle=0.05)
+    first = next(records)
+    assert first.solved and not release.is_set()
+    release.set()
+    assert next(records).index == 1
+    assert list(records) == []
+
+
+def test_stream_batches_limits_and_flushes():
+    assert list(stream_batches(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    # Items that are not work ride along without counting toward the batch size.
+    batches = list(stream_batches(range(6), 2, is_work=lambda x: x % 2 == 0))
+    assert batches == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_stream_batches_raises_a_reading_error_after_the_items_before_it():
+    def broken():
+        yield 1
+        raise OSError("disk on fire")
+
+    stream = stream_batches(broken(), 10, idle=5)
+    assert next(stream) == [1]
+    with pytest.raises(OSError, match="disk on fire"):
+        next(stream)
+
+
+def test_stream_batches_stops_its_reader_when_the_consumer_leaves():
+    produced = []
+
+    def endless():
+        for i in range(10_000):
+            produced.append(i)
+            yield i
+
+    stream = stream_batches(endless(), 1)
+    next(stream)
+    stream.close()
+    time.sleep(0.3)
+    count = len(produced)
+    time.sleep(0.2)
+    assert len(produced) == count < 10_000  # blocked on the full queue, then gave up
+
+
+def test_incompatible_model_and_bad_settings():
+    with pytest.raises(IncompatibleModelError):
+        Solver(tiny(), "maze")
+    with pytest.raises(ValueError, match="halt"):
+        Solver(tiny(), "sudoku", halt="sometimes")
+    with pytest.raises(ValueError, match="batch_size"):
+        Solver(tiny(), "sudoku", batch_size=0)
+
+
+def test_arc_identifiers_pick_the_puzzle_embedding_row():
+    torch.manual_seed(0)
+    model = HRM(HRMConfig.from_preset("tiny", vocab_size=12, seq_len=900,
+                                      num_puzzle_identifiers=3)).eval()
+    solver = Solver(model, "arc", identifiers={"known": 2, "too-big": 7})
+    tasks = {name: {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[3]]}]}
+             for name in ("known", "unseen", "too-big")}
+    puzzles = list(get_task("arc").read([json.dumps(tasks)], "t.json"))
+    assert [solver.identifier(p) for p in puzzles] == [2, 0, 0]
+    results = solver.solve(puzzles)
+    assert [r.verdict for r in results] == [None] * 3  # no expected output: unverified
+    assert not any(r.solved for r in results)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type in (expected, "mps")
+    with pytest.raises(DeviceError, match="unknown device"):
+        resolve_device("tpu")
+    with pytest.raises(DeviceError, match="cuda:N"):
+        resolve_device("cuda:x")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA"):
+            resolve_device("cuda:0")
+
+
+def test_errors_are_user_errors():
+    from hrm.datasets.errors import HRMDataError
+
+    assert issubclass(DeviceError, HRMDataError)
+    assert issubclass(PuzzleParseError, HRMDataError)
