@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "datasets",
         "Fetch, generate, build and inspect puzzle datasets.",
     ),
+    "solve": ("hrm_cli.solve_cmd", "solve", "Solve puzzles from files or stdin, verified."),
+    "models": ("hrm_cli.models_cmd", "models", "List, pull, import and remove models."),
+    "doctor": ("hrm_cli.doctor_cmd", "doctor", "Versions, devices, cache: for bug reports."),
 }
 
 
