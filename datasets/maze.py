@@ -167,11 +167,26 @@ def _parse_blocks(
                 yield from flush()
                 block = []
             continue
+        if not block and _is_long_one_line_maze(text):
+            # No grid row is wider than 30 cells, so this line is a whole maze: answer it
+            # now instead of waiting for the block to end (a pipe keeps streaming).
+            try:
+                yield _puzzle_from_rows(
+                    _one_line_rows(text, source, number), source, number, "line"
+                )
+            except PuzzleParseError as exc:
+                yield exc
+            continue
         if not block:
             start = number
         block.append(text)
     if block:
         yield from flush()
+
+
+def _is_long_one_line_maze(text: str) -> bool:
+    side = math.isqrt(len(text))
+    return len(text) > MAX_SIZE and side * side == len(text)
 
 
 def _is_one_per_line(block: list[str]) -> bool:

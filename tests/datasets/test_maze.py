@@ -157,3 +157,14 @@ def test_dihedral_augmentation_keeps_answers_valid_and_inverts(seed, tid, size):
     assert maze.verify(grid, solution)
     assert np.array_equal(maze.invert(grid, tid), m.puzzle)
     assert np.array_equal(maze.invert(solution, tid), m.solution)
+
+
+def test_one_line_mazes_stream_before_the_input_ends():
+    [m] = generate(1, seed=2, settings=MazeSettings(size=9))
+
+    def lines():
+        yield maze.format_line(m.puzzle) + "\n"
+        raise AssertionError("read past the first maze before yielding it")
+
+    first = next(maze.iter_puzzles(lines(), "<stdin>"))
+    assert np.array_equal(first.grid, m.puzzle)
