@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from hrm_cli.completion import dataset_names
 from hrm_cli.console import progress_bar, stderr_console
 from hrm_cli.lazy import LazyGroup
 
@@ -218,7 +219,7 @@ Examples:
   hrm datasets build arc-agi-1 concept-arc --aug 1000 --out data/arc-1-aug-1000
 """
 )
-@click.argument("sources", nargs=-1, required=True)
+@click.argument("sources", nargs=-1, required=True, shell_complete=dataset_names)
 @click.option(
     "--test",
     "test_csv",

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "solve": ("hrm_cli.solve_cmd", "solve", "Solve puzzles from files or stdin, verified."),
     "models": ("hrm_cli.models_cmd", "models", "List, pull, import and remove models."),
     "doctor": ("hrm_cli.doctor_cmd", "doctor", "Versions, devices, cache: for bug reports."),
+    "completion": ("hrm_cli.completion_cmd", "completion", "Print or install shell completion."),
 }
 
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hrm_cli.completion import installed_model_names, pullable_model_names
+
 if TYPE_CHECKING:
     from hrm.train.registry import ModelEntry
 
@@ -123,7 +125,7 @@ def list_command(fmt: str) -> None:
 
 
 @models.command(epilog=ENVIRONMENT_HELP)
-@click.argument("name", metavar="NAME|PATH")
+@click.argument("name", metavar="NAME|PATH", shell_complete=installed_model_names)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Readable text, or JSON for scripts.")
 def info(name: str, fmt: str) -> None:
@@ -173,7 +175,7 @@ def _flat(value: Any) -> str:
 
 
 @models.command(epilog=ENVIRONMENT_HELP)
-@click.argument("name", metavar="NAME|PATH")
+@click.argument("name", metavar="NAME|PATH", shell_complete=installed_model_names)
 def path(name: str) -> None:
     """Print a model's folder."""
     from hrm.train.registry import find_model
@@ -185,7 +187,7 @@ def path(name: str) -> None:
 
 
 @models.command(epilog=ENVIRONMENT_HELP)
-@click.argument("name")
+@click.argument("name", shell_complete=pullable_model_names)
 @click.option("--task", type=click.Choice(TASKS), default=None,
               help="The task of a hub repository hrm does not know.")
 @click.option("--force", is_flag=True, help="Download and convert again even if cached.")
@@ -248,7 +250,7 @@ def import_command(source: str, name: str | None, task: str | None, force: bool,
 
 
 @models.command(epilog=ENVIRONMENT_HELP)
-@click.argument("name")
+@click.argument("name", shell_complete=installed_model_names)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def rm(name: str, yes: bool) -> None:
     """Remove a cached model."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hrm_cli.completion import model_names
 from hrm_cli.console import progress_bar
 from hrm_cli.errors import EXIT_ERROR, EXIT_OK, EXIT_UNSOLVED
 
@@ -52,8 +53,9 @@ Exit codes:
 
 @click.command(epilog=EPILOG)
 @click.argument("task", type=click.Choice(TASKS))
-@click.argument("inputs", nargs=-1, metavar="[FILE|-]...")
-@click.option("--model", "-m", "model_spec", metavar="NAME|PATH",
+@click.argument("inputs", nargs=-1, metavar="[FILE|-]...",
+                type=click.Path(allow_dash=True))
+@click.option("--model", "-m", "model_spec", metavar="NAME|PATH", shell_complete=model_names,
               help="A cached model (`hrm models list`), a bundle folder or an original "
               "checkpoint [default: the task's shipped default model].")
 @click.option("--device", default="auto", show_default=True, metavar="DEVICE",
