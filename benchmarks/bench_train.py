@@ -1,0 +1,156 @@
+"""Training throughput of the real training step, against the matmul peak of the same run.
+
+    python benchmarks/bench_train.py                      # CPU: paper (batch 8), small (32)
+    python benchmarks/bench_train.py --steps 10 --presets small
+    python benchmarks/bench_train.py --device cuda        # bf16, batch 768 / 768
+
+For each preset it builds a synthetic Sudoku-shaped dataset (vocab 11, 81 tokens, one
+puzzle identifier) and times `Trainer.train_step`: the ACT step with the carry, the
+Q-target forward, backward, AdamATan2 and sign-SGD, exactly what `hrm train` runs, after
+`--warmup` untimed steps. It reports samples/s and the achieved FLOP/s as a fraction of
+the best `torch.mm` throughput measured in the same run (float32 on the CPU, bfloat16 on
+CUDA, the dtype training computes in).
+
+FLOPs per step, counted with `rollout_flops` of bench_rollout.py (matmuls and attention
+only): the segment's forward, the extra no-grad forward for the Q-learning target, and the
+backward through the last L and H updates (2x their forward; the rest of the segment runs
+without grad). A benchmark, not a test: the numbers depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_rollout import rollout_flops
+
+from hrm.datasets.format import DatasetMetadata, PuzzleSet, write_dataset
+from hrm.model import HRMConfig
+from hrm.train.config import build_config
+from hrm.train.loop import Trainer
+from hrm.train.recipes import recipe_for
+
+VOCAB, SEQ_LEN = 11, 81
+
+
+def train_step_flops(config: HRMConfig, batch: int) -> int:
+    """Matmul + attention FLOPs of one training step on `batch` sequences."""
+    segment = rollout_flops(config, batch, 1)
+    # The part with a graph: one L update and one H update (and the heads).
+    with_grad = rollout_flops(dataclasses.replace(config, H_cycles=1, L_cycles=1), batch, 1)
+    q_target = segment if config.halt_max_steps > 1 else 0
+    return segment + q_target + 2 * with_grad
+
+
+def matmul_peak(size: int, repeats: int, device: torch.device, dtype: torch.dtype) -> float:
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def synthetic_dataset(root: Path, examples: int) -> Path:
+    rng = np.random.default_rng(0)
+    inputs = rng.integers(1, VOCAB, (examples, SEQ_LEN), dtype=np.uint8)
+    labels = rng.integers(2, VOCAB, (examples, SEQ_LEN), dtype=np.uint8)
+    index = np.arange(examples + 1, dtype=np.int32)
+    split = (DatasetMetadata(0, 0, 0, VOCAB, SEQ_LEN, 1, examples, 1.0),
+             {"all": PuzzleSet(inputs, labels, np.zeros(examples, np.int32), index, index)})
+    return write_dataset(root / "data", {"train": split}, ["<blank>"])
+
+
+def time_training(preset: str, batch: int, steps: int, warmup: int, device: str,
+                  root: Path) -> tuple[HRMConfig, int, float]:
+    """(model config, parameters, best seconds per step over `steps` timed steps)."""
+    data = synthetic_dataset(root / preset, max(batch * (steps + warmup + 1), 1024))
+    recipe = recipe_for("sudoku").with_overrides(global_batch_size=batch, eval_interval=0,
+                                                 epochs=1000)
+    config = build_config("sudoku", data, root / preset / "run", preset=preset,
+                          recipe=recipe, device=device)
+    trainer = Trainer(config, device=device)
+    trainer.model.train()
+    times = []
+    batches = iter(trainer.train_loader)
+    for i in range(warmup + steps):
+        batch = next(batches)
+        _sync(trainer.device)
+        start = time.perf_counter()
+        trainer.train_step(batch)
+        _sync(trainer.device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return trainer.model.config, trainer.model.num_parameters(), min(times)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--presets", default="paper,small")
+    parser.add_argument("--batches", default=None,
+                        help="comma-separated global batches per preset "
+                             "[CPU: 8,32; CUDA: 768,768]")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps (best is reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--mm-size", type=int, default=None,
+                        help="matrix size for the peak [CPU 2048, CUDA 8192]")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    presets = [p.strip() for p in args.presets.split(",")]
+    default_batches = "768,768" if device.type == "cuda" else "8,32"
+    batches = [int(b) for b in (args.batches or default_batches).split(",")]
+    batches += [batches[-1]] * (len(presets) - len(batches))
+    peak_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    mm_size = args.mm_size or (8192 if device.type == "cuda" else 2048)
+
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
+          f"compute dtype {str(peak_dtype).removeprefix('torch.')}")
+    print(f"training step: Sudoku shapes (81 tokens + 1 puzzle position), best of "
+          f"{args.steps} after {args.warmup} warm-up steps")
+    # The peak is measured around every preset and the best kept: on a shared machine a
+    # single measurement can catch a busy moment.
+    peaks = [matmul_peak(mm_size, 5, device, peak_dtype)]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset, batch in zip(presets, batches, strict=False):
+            config, params, seconds = time_training(preset, batch, args.steps, args.warmup,
+                                                    args.device, Path(tmp))
+            results.append((preset, params, batch, train_step_flops(config, batch), seconds))
+            peaks.append(matmul_peak(mm_size, 5, device, peak_dtype))
+    peak = max(peaks)
+    print(f"matmul peak (torch.mm {mm_size}^2, best of {5 * len(peaks)}): "
+          f"{peak / 1e9:.1f} GFLOP/s\n")
+
+    header = (f"{'preset':<8}{'params':>9}{'batch':>7}{'GFLOP/step':>12}{'s/step':>9}"
+              f"{'samples/s':>11}{'GFLOP/s':>10}{'of peak':>9}")
+    print(header)
+    print("-" * len(header))
+    for name, params, batch, flops, seconds in results:
+        achieved = flops / seconds
+        print(f"{name:<8}{params / 1e6:>8.2f}M{batch:>7}{flops / 1e9:>12.1f}{seconds:>9.3f}"
+              f"{batch / seconds:>11.1f}{achieved / 1e9:>10.1f}{achieved / peak:>9.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,537 @@
+"""`hrm train` and `hrm eval`: parse options, call `hrm.train`, show progress and results."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hrm_cli.console import progress_bar, stderr_console, stdout_console
+from hrm_cli.errors import EXIT_INTERRUPTED
+
+if TYPE_CHECKING:
+    from hrm.train.config import TrainConfig
+    from hrm.train.loop import TrainOutcome
+
+TASKS = ("sudoku", "maze", "arc")
+PRESETS = ("paper", "small", "tiny")
+
+# option name -> Recipe field (None values mean "the task's recipe")
+RECIPE_OPTIONS = {
+    "batch_size": "global_batch_size", "lr": "lr", "lr_min_ratio": "lr_min_ratio",
+    "warmup_steps": "warmup_steps", "weight_decay": "weight_decay", "beta1": "beta1",
+    "beta2": "beta2", "puzzle_emb_lr": "puzzle_emb_lr",
+    "puzzle_emb_weight_decay": "puzzle_emb_weight_decay", "epochs": "epochs",
+    "eval_interval": "eval_interval", "loss_type": "loss_type",
+}
+# option name -> HRMConfig field
+MODEL_OPTIONS = {
+    "hidden_size": "hidden_size", "num_heads": "num_heads", "expansion": "expansion",
+    "h_layers": "H_layers", "l_layers": "L_layers", "h_cycles": "H_cycles",
+    "l_cycles": "L_cycles", "puzzle_emb_ndim": "puzzle_emb_ndim",
+    "pos_encodings": "pos_encodings", "halt_max_steps": "halt_max_steps",
+    "halt_exploration_prob": "halt_exploration_prob",
+}
+# option name -> TrainConfig field
+RUN_OPTIONS = {
+    "steps": "steps", "checkpoint_interval": "checkpoint_interval",
+    "log_interval": "log_interval", "eval_batch_size": "eval_batch_size", "seed": "seed",
+    "device": "device", "compile": "compile", "wandb": "wandb", "tensorboard": "tensorboard",
+    "quiet": "quiet",
+}
+LAUNCH_OPTIONS = ("gpus", "nproc", "nnodes", "node_rank", "rdzv_endpoint")
+
+POSITIVE = click.IntRange(min=1)
+NON_NEGATIVE = click.IntRange(min=0)
+PROBABILITY = click.FloatRange(0.0, 1.0)
+
+
+def _options(*decorators):
+    def apply(function):
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+_recipe_options = _options(
+    click.option("--batch-size", type=POSITIVE,
+                 help="Global batch, split across processes [recipe: 768]."),
+    click.option("--lr", type=click.FloatRange(min=0), help="Peak learning rate [1e-4]."),
+    click.option("--lr-min-ratio", type=click.FloatRange(0, 1),
+                 help="Final rate / peak of the cosine decay; 1 = constant [1.0]."),
+    click.option("--warmup-steps", type=NON_NEGATIVE, help="Linear warm-up steps [2000]."),
+    click.option("--weight-decay", type=click.FloatRange(min=0),
+                 help="AdamATan2 weight decay [sudoku/maze 1.0, arc 0.1]."),
+    click.option("--beta1", type=click.FloatRange(0, 1, max_open=True), help="[0.9]"),
+    click.option("--beta2", type=click.FloatRange(0, 1, max_open=True), help="[0.95]"),
+    click.option("--puzzle-emb-lr", type=click.FloatRange(min=0),
+                 help="Sign-SGD rate of the puzzle embeddings [sudoku/maze 1e-4, arc 1e-2]."),
+    click.option("--puzzle-emb-weight-decay", type=click.FloatRange(min=0),
+                 help="Their weight decay [sudoku/maze 1.0, arc 0.1]."),
+    click.option("--epochs", type=POSITIVE,
+                 help="Epochs to train [sudoku/maze 20000, arc 100000]."),
+    click.option("--steps", type=POSITIVE,
+                 help="Total optimizer steps (overrides --epochs for the length and schedule)."),
+    click.option("--eval-interval", type=NON_NEGATIVE,
+                 help="Epochs between evaluations of the test split; 0 = only at the end "
+                      "[sudoku/maze 2000, arc 10000]."),
+    click.option("--checkpoint-interval", type=NON_NEGATIVE,
+                 help="Steps between checkpoints, besides those after evaluations, at the "
+                      "end and on Ctrl-C; 0 = none [1000]."),
+    click.option("--log-interval", type=POSITIVE, help="Steps per metrics.jsonl line [10]."),
+    click.option("--eval-batch-size", type=POSITIVE,
+                 help="Global evaluation batch [the training batch]."),
+    click.option("--loss-type",
+                 type=click.Choice(["stablemax_cross_entropy", "softmax_cross_entropy"]),
+                 help="Token loss [stablemax_cross_entropy]."),
+)
+
+_model_options = _options(
+    click.option("--preset", type=click.Choice(PRESETS),
+                 help="Model size: paper (27M), small (~3M), tiny (tests) [paper]."),
+    click.option("--hidden-size", type=POSITIVE, help="Width of both levels."),
+    click.option("--num-heads", type=POSITIVE, help="Attention heads."),
+    click.option("--expansion", type=click.FloatRange(min=0, min_open=True),
+                 help="SwiGLU expansion."),
+    click.option("--h-layers", type=POSITIVE, help="Blocks of the slow module H."),
+    click.option("--l-layers", type=POSITIVE, help="Blocks of the fast module L."),
+    click.option("--h-cycles", type=POSITIVE, help="H updates per segment."),
+    click.option("--l-cycles", type=POSITIVE, help="L updates per H update."),
+    click.option("--puzzle-emb-ndim", type=NON_NEGATIVE,
+                 help="Puzzle-embedding width; 0 disables it."),
+    click.option("--pos-encodings", type=click.Choice(["rope", "learned"])),
+    click.option("--halt-max-steps", type=POSITIVE, help="ACT: most segments per puzzle [16]."),
+    click.option("--halt-exploration-prob", type=PROBABILITY,
+                 help="ACT: exploration probability [0.1]."),
+)
+
+_runtime_options = _options(
+    click.option("--seed", type=int, help="Random seed [0]."),
+    click.option("--device", default=None,
+                 help="auto, cpu, cuda, cuda:N or mps [auto: CUDA, then MPS, then CPU]. "
+                      "bfloat16 on GPUs, float32 on the CPU."),
+    click.option("--compile", "compile_", is_flag=True, default=None,
+                 help="torch.compile the segment computation."),
+    click.option("--gpus", type=POSITIVE,
+                 help="Start this many GPU workers on this node (NCCL)."),
+    click.option("--nproc", type=POSITIVE,
+                 help="Start this many workers on this node (with --device cpu: gloo)."),
+    click.option("--nnodes", type=POSITIVE, default=1, show_default=True,
+                 help="Machines taking part (run the same command on each)."),
+    click.option("--node-rank", type=NON_NEGATIVE,
+                 help="This machine's rank (static rendezvous); omit to let nodes meet."),
+    click.option("--rdzv-endpoint", metavar="HOST:PORT",
+                 help="Rendezvous address (node 0), needed with --nnodes > 1."),
+    click.option("--wandb", is_flag=True, default=None,
+                 help="Also log to Weights & Biases (needs wandb)."),
+    click.option("--tensorboard", is_flag=True, default=None,
+                 help="Also log to TensorBoard in RUN_DIR/tensorboard (needs tensorboard)."),
+    click.option("--quiet", "-q", is_flag=True, default=None, help="No progress output."),
+)
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  hrm train sudoku --data data/sudoku-extreme-1k-aug-1000
+  hrm train sudoku --data data/sudoku-extreme-1k-aug-1000 --batch-size 384 --lr 7e-5 \\
+      --puzzle-emb-lr 7e-5                                  # the original single-GPU run
+  hrm train maze --data data/maze-30x30-hard-1k --gpus 8
+  hrm train arc --data data/arc-agi-1-aug-1000 --gpus 8 --nnodes 2 --rdzv-endpoint node0:29500
+  hrm train sudoku --data data/demo --preset tiny --steps 200 --nproc 2 --device cpu
+  hrm train --resume runs/sudoku-20250101-120000
+  torchrun --nproc-per-node 8 -m hrm_cli train sudoku --data ...   # external launcher
+
+\b
+Run folder: config.json, metrics.jsonl, evals.jsonl, checkpoint.safetensors and, at the
+end, model/ (a bundle for `hrm solve` / `hrm eval`). Ctrl-C writes a checkpoint and exits
+130; --resume continues the run exactly where it stopped.
+"""
+)
+@click.argument("task", type=click.Choice(TASKS), required=False)
+@click.option("--data", type=click.Path(file_okay=False),
+              help="Built dataset folder (`hrm datasets build`).")
+@click.option("--out", "-o", type=click.Path(file_okay=False),
+              help="Run folder [runs/<task>-<date>-<time>].")
+@click.option("--resume", type=click.Path(file_okay=False), metavar="RUN_DIR",
+              help="Continue the run in RUN_DIR from its last checkpoint.")
+@_recipe_options
+@_model_options
+@_runtime_options
+@click.pass_context
+def train(ctx: click.Context, task: str | None, data: str | None, out: str | None,
+          resume: str | None, **options: Any) -> None:
+    """Train an HRM on a built dataset, with the original recipe for TASK.
+
+    Defaults follow the paper's release per task (AdamATan2 + sign-SGD puzzle embeddings,
+    warm-up, global batch 768, ACT with up to 16 segments); every value is an option.
+    """
+    given = {name.rstrip("_") for name in options
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    options["compile"] = options.pop("compile_")
+    if resume:
+        config = _resumed_config(task, data, out, resume, options, given)
+    else:
+        if task is None or data is None:
+            raise click.UsageError("give TASK and --data DIR (or --resume RUN_DIR)")
+        config = _new_config(task, data, out, options)
+    outcome = _run(config, bool(resume), options, given)
+    if outcome is None:
+        _interrupted_message(config.out, None)
+        ctx.exit(EXIT_INTERRUPTED)
+    _finish(ctx, outcome, config.quiet)
+
+
+def _run(config: TrainConfig, resume: bool, options: dict[str, Any],
+         given: set[str]) -> TrainOutcome | None:
+    """Train in this process (alone or as a torchrun rank) or through our launcher.
+    None: the launched workers were interrupted before reporting back."""
+    from hrm.train.distributed import LaunchSpec, World, launch, require_cuda, resolve_device
+    from hrm.train.logs import check_loggers
+    from hrm.train.loop import launched_worker, train
+
+    external = World.from_env()
+    if external is not None and any(n in given for n in LAUNCH_OPTIONS):
+        raise click.UsageError("this process was started by torchrun: drop --gpus/--nproc/"
+                               "--nnodes/--node-rank/--rdzv-endpoint")
+    nproc = options["gpus"] or options["nproc"] or 1
+    if options["gpus"]:
+        if config.device not in ("auto", "cuda"):
+            raise click.UsageError(f"--gpus runs CUDA workers, not --device {config.device}; "
+                                   "for CPU workers use --nproc N --device cpu")
+        require_cuda(f"--gpus {options['gpus']}", options["gpus"])
+        config.device = "cuda"
+    launched = external is None and (nproc > 1 or options["nnodes"] > 1)
+    if launched:  # every worker gets the same device kind, resolved here
+        world = World(0, nproc * options["nnodes"], 0, nproc)
+        config.device = resolve_device(config.device, world).type
+    elif external is None:
+        resolve_device(config.device)  # fail here with one line
+    check_loggers(config.wandb, config.tensorboard)
+
+    reporter = None if config.quiet else ProgressReporter()
+    if not launched:
+        return train(config, resume=resume, reporter=reporter)
+    spec = LaunchSpec(nproc_per_node=nproc, nnodes=options["nnodes"],
+                      node_rank=options["node_rank"], rdzv_endpoint=options["rdzv_endpoint"])
+    try:
+        outcomes = launch(launched_worker, (config, resume, reporter), spec)
+    except KeyboardInterrupt:
+        return None
+    return _merge_outcomes(outcomes)
+
+
+def _new_config(task: str, data: str, out: str | None,
+                options: dict[str, Any]) -> TrainConfig:
+    from hrm.train.config import build_config
+    from hrm.train.distributed import World
+    from hrm.train.loop import check_new_run_dir
+    from hrm.train.recipes import recipe_for
+
+    recipe = recipe_for(task).with_overrides(
+        **{field: options[name] for name, field in RECIPE_OPTIONS.items()})
+    architecture = {field: options[name] for name, field in MODEL_OPTIONS.items()
+                    if options[name] is not None}
+    settings = {field: options[name] for name, field in RUN_OPTIONS.items()
+                if options[name] is not None}
+    run_dir = Path(out) if out else Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # Under torchrun, or on several nodes, rank 0 checks and creates it (other nodes may
+    # share the file system and see it already).
+    if (World.from_env() or World()).is_main and options["nnodes"] == 1:
+        check_new_run_dir(run_dir)
+    return build_config(task, data, run_dir, preset=options["preset"] or "paper",
+                        recipe=recipe, architecture=architecture, **settings)
+
+
+def _resumed_config(task: str | None, data: str | None, out: str | None, resume: str,
+                    options: dict[str, Any], given: set[str]) -> TrainConfig:
+    from dataclasses import replace
+
+    from hrm.train.config import RESUME_FIELDS, RESUME_RECIPE_FIELDS, read_run_config
+    from hrm.train.errors import TrainingError
+    from hrm.train.recipes import check_task
+
+    config, _ = read_run_config(resume)
+    if task is not None and task != config.task:
+        raise TrainingError(f"{resume}: this run trains {config.task}, not {task}")
+    if out is not None:
+        raise click.UsageError("--out and --resume exclude each other: the run stays in "
+                               "its folder")
+    fixed = sorted(
+        f"--{name.replace('_', '-')}" for name in given
+        if (name in RECIPE_OPTIONS and RECIPE_OPTIONS[name] not in RESUME_RECIPE_FIELDS)
+        or name in MODEL_OPTIONS or name == "preset"
+        or (name in RUN_OPTIONS and RUN_OPTIONS[name] not in RESUME_FIELDS)
+    )
+    if fixed:
+        raise click.UsageError(f"{', '.join(fixed)} cannot change when resuming a run (they "
+                               "define it); start a new run instead")
+    recipe = config.recipe.with_overrides(**{RECIPE_OPTIONS[n]: options[n] for n in given
+                                             if n in RECIPE_OPTIONS})
+    changes = {RUN_OPTIONS[n]: options[n] for n in given if n in RUN_OPTIONS}
+    changes.setdefault("quiet", False)  # a session's own choice, not the run's
+    config = replace(config, recipe=recipe, **changes)
+    if data is not None:
+        from hrm.datasets.format import load_split
+
+        folder = Path(data).resolve()
+        check_task(config.task, load_split(folder, "train").metadata, folder)
+        config.data = str(folder)
+    elif not Path(config.data).is_dir():
+        raise TrainingError(f"{config.data}: the run's dataset is gone; point --data at it")
+    return config
+
+
+def _merge_outcomes(outcomes: dict[int, TrainOutcome]) -> TrainOutcome:
+    """One outcome for the launched workers: the first error, else rank 0's (or ours)."""
+    ranked = [outcomes[rank] for rank in sorted(outcomes)]
+    for outcome in ranked:
+        if outcome.status == "error":
+            from hrm.train.errors import TrainingError
+
+            raise TrainingError(outcome.message)
+    interrupted = [o for o in ranked if o.status == "interrupted"]
+    return interrupted[0] if interrupted else ranked[0]
+
+
+def _finish(ctx: click.Context, outcome: TrainOutcome, quiet: bool) -> None:
+    from hrm.train.distributed import World
+
+    external = World.from_env()
+    if external is not None and not external.is_main:
+        ctx.exit(EXIT_INTERRUPTED if outcome.status == "interrupted" else 0)
+    if outcome.status == "interrupted":
+        _interrupted_message(outcome.run_dir, outcome.step)
+        ctx.exit(EXIT_INTERRUPTED)
+    if not quiet:
+        final = outcome.final_eval or {}
+        summary = f"finished {outcome.step} steps"
+        if "exact_accuracy" in final:
+            summary += f"; test exact accuracy {final['exact_accuracy']:.1%}"
+        stderr_console().print(f"{summary}; model bundle in {Path(outcome.run_dir) / 'model'}",
+                               highlight=False, soft_wrap=True)
+    click.echo(outcome.run_dir)  # stdout: the run folder, for scripts
+
+
+def _interrupted_message(run_dir: str, step: int | None) -> None:
+    where = f"at step {step} " if step is not None else ""
+    click.echo(f"Interrupted {where}with a checkpoint; continue with: hrm train --resume "
+               f"{run_dir}", err=True)
+
+
+# ----------------------------------------------------------------------------------------
+# Progress on stderr
+# ----------------------------------------------------------------------------------------
+
+
+class ProgressReporter:
+    """Rank 0's progress: a rich bar on a terminal, else a plain line every few seconds.
+
+    Created in the CLI process and pickled into launched workers, so the console is only
+    made in `start`.
+    """
+
+    PLAIN_EVERY_S = 5.0
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+        self._console: Any = None
+        self._last_plain = 0.0
+        self._total = 0
+        self._fields = {"epoch": 0.0, "loss": None, "exact": None, "segments": None,
+                        "speed": None}
+
+    def start(self, info: dict[str, Any]) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._console = stderr_console()
+        self._total = info["total_steps"]
+        params = info["parameters"] / 1e6
+        self._print(f"training {info['task']}: {params:.2f}M parameters on {info['device']}"
+                    f" x {info['world_size']}, global batch {info['global_batch_size']}, "
+                    f"{info['steps_per_epoch']:.1f} steps/epoch, steps {info['step']} -> "
+                    f"{info['total_steps']}; run folder {info['run_dir']}")
+        if self._console.is_terminal:
+            self._progress = Progress(
+                TextColumn("[bold]train"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                TextColumn("{task.description}"), TimeRemainingColumn(),
+                console=self._console, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task(self._describe(), total=self._total,
+                                                 completed=info["step"])
+
+    def log(self, record: dict[str, Any]) -> None:
+        fields = self._fields
+        fields["epoch"] = record["epoch"]
+        fields["loss"] = record["loss"]
+        fields["speed"] = record["samples_per_s"]
+        if record["exact_accuracy"] is not None:  # None: nothing halted in this window
+            fields["exact"] = record["exact_accuracy"]
+            fields["segments"] = record["mean_segments"]
+        if self._progress is not None:
+            self._progress.update(self._task, completed=record["step"],
+                                  description=self._describe())
+            return
+        now = time.monotonic()
+        if now - self._last_plain >= self.PLAIN_EVERY_S or record["step"] >= self._total:
+            self._last_plain = now
+            self._print(f"step {record['step']}/{self._total} {self._describe()}")
+
+    def evaluation(self, record: dict[str, Any]) -> None:
+        text = (f"eval at step {record['step']}: exact {record['exact_accuracy']:.1%} "
+                f"(token {record['token_accuracy']:.1%}, {record['max_segments']} segments); "
+                f"adaptive {record['adaptive']['exact_accuracy']:.1%} in "
+                f"{record['adaptive']['mean_segments']:.1f} segments")
+        if "arc" in record:
+            arc = record["arc"]
+            text += f"; ARC pass@1 {arc['pass@1']:.1%}, pass@2 {arc['pass@2']:.1%}"
+        self._print(text)
+
+    def message(self, text: str) -> None:
+        self._print(text)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def _describe(self) -> str:
+        f = self._fields
+
+        def fmt(value: Any, spec: str) -> str:
+            return "-" if value is None else format(value, spec)
+
+        return (f"epoch {f['epoch']:.1f} loss {fmt(f['loss'], '.3f')} "
+                f"exact {fmt(f['exact'], '.1%')} segs {fmt(f['segments'], '.1f')} "
+                f"{fmt(f['speed'], '.0f')} samples/s")
+
+    def _print(self, text: str) -> None:
+        console = self._progress.console if self._progress is not None else self._console
+        if console is None:
+            console = self._console = stderr_console()
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+# ----------------------------------------------------------------------------------------
+# hrm eval
+# ----------------------------------------------------------------------------------------
+
+
+@click.command(
+    "eval",
+    epilog="""\b
+Examples:
+  hrm eval runs/sudoku-20250101-120000                    # on the run's own dataset
+  hrm eval runs/maze-1/model --data data/maze-30x30-hard-1k --max-segments 32
+  hrm eval runs/arc-1 --data data/arc-agi-1-aug-1000 --format json | jq .arc
+""",
+)
+@click.argument("target", type=click.Path(exists=True), metavar="RUN_DIR|BUNDLE")
+@click.option("--data", type=click.Path(file_okay=False),
+              help="Built dataset folder [a run's own dataset].")
+@click.option("--split", default="test", show_default=True, help="Split to evaluate.")
+@click.option("--device", default="auto", show_default=True,
+              help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--batch-size", type=POSITIVE, default=256, show_default=True,
+              help="Global evaluation batch.")
+@click.option("--max-segments", type=POSITIVE,
+              help="Segment budget; more than in training scales inference time "
+                   "[the trained halt_max_steps].")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def eval_command(target: str, data: str | None, split: str, device: str, batch_size: int,
+                 max_segments: int | None, fmt: str, quiet: bool) -> None:
+    """Evaluate a run (its final model, else its latest checkpoint) or a model bundle.
+
+    Reports exact accuracy (every labelled token right), token accuracy, accuracy by
+    segment budget (1, 2, 4, 8, 16, ... up to --max-segments) and with adaptive halting
+    (the model's own Q head decides when to stop), and for ARC pass@1/pass@2 after undoing
+    the augmentations and voting over them, as the original evaluation does.
+    """
+    from hrm.datasets.format import load_identifiers
+    from hrm.train.data import EvalLoader
+    from hrm.train.distributed import World, resolve_device, setup, teardown
+    from hrm.train.errors import TrainingError
+    from hrm.train.evaluate import check_model_fits, evaluate, load_eval_target
+    from hrm.train.recipes import check_task
+
+    world = World.from_env() or World()
+    torch_device = resolve_device(device, world)
+    setup(world, torch_device)
+    try:
+        loaded = load_eval_target(target, torch_device)
+        if data is None and loaded.data is None:
+            raise click.UsageError("give --data DIR: a bundle does not say what it was "
+                                   "trained on")
+        folder = Path(data or loaded.data)
+        try:
+            loader = EvalLoader(folder, batch_size, rank=world.rank,
+                                world_size=world.world_size, split=split)
+        except ValueError as exc:
+            raise TrainingError(f"{folder}: {exc}") from None
+        if loaded.task is not None:
+            check_task(loaded.task, loader.metadata, folder)
+        check_model_fits(loaded.model, loader.metadata, folder)
+        identifiers = load_identifiers(folder) if loaded.task == "arc" else None
+        with progress_bar(quiet or not world.is_main) as progress:
+            bar = progress.add_task(f"eval {split}", total=len(loader))
+            result = evaluate(loaded.model, loader, max_segments=max_segments,
+                              task=loaded.task, identifiers=identifiers, split=split,
+                              progress=lambda done, total: progress.update(bar, completed=done))
+    finally:
+        teardown()
+    if result is None:
+        return  # not rank 0
+    report = {"model": str(loaded.source), "task": loaded.task, "data": str(folder),
+              **result.to_dict()}
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print_eval_table(report)
+
+
+def _print_eval_table(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = stdout_console()
+    title = (f"{report['task'] or 'model'} · {report['split']} split · {report['examples']} "
+             f"examples · {report['model']}")
+    summary = Table(title=title, show_header=False, title_justify="left")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    summary.add_row(f"exact accuracy ({report['max_segments']} segments)",
+                    f"{report['exact_accuracy']:.2%}")
+    summary.add_row("token accuracy", f"{report['token_accuracy']:.2%}")
+    adaptive = report["adaptive"]
+    summary.add_row("exact accuracy, adaptive halting", f"{adaptive['exact_accuracy']:.2%}")
+    summary.add_row("mean segments, adaptive halting", f"{adaptive['mean_segments']:.2f}")
+    if "arc" in report:
+        arc = report["arc"]
+        summary.add_row(f"ARC pass@1 ({arc['tasks']} tasks)", f"{arc['pass@1']:.2%}")
+        summary.add_row("ARC pass@2", f"{arc['pass@2']:.2%}")
+    console.print(summary)
+
+    budgets = Table(title="by segment budget", title_justify="left")
+    budgets.add_column("segments", justify="right")
+    budgets.add_column("exact", justify="right")
+    budgets.add_column("token", justify="right")
+    for budget, values in report["by_segments"].items():
+        budgets.add_row(budget, f"{values['exact_accuracy']:.2%}",
+                        f"{values['token_accuracy']:.2%}")
+    console.print(budgets)
+
+
+__all__ = ["eval_command", "train"]

@@ -1,0 +1,76 @@
+"""The model side of `hrm watch`: load a model as `hrm solve` does, record rollouts.
+
+Imports torch: the app imports this module inside its worker thread, so the window is up
+(showing the puzzle and "loading the model") while torch and the weights load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from hrm.datasets.tasks import IncompatibleModelError, Puzzle, get_task
+from hrm.train import registry
+from hrm.train.solver import Solver, resolve_device
+from hrm_cli.tui.trace import Segment, make_segment
+
+
+class Engine:
+    """A loaded model for one task; `rollout` yields every puzzle's segments as computed.
+
+    The `Solver` of `hrm solve` does the encoding, the model check and the puzzle
+    identifiers, so both commands accept exactly the same puzzles and models.
+    """
+
+    def __init__(self, solver: Solver, name: str, max_segments: int | None = None):
+        self.solver = solver
+        self.task = solver.task
+        self.name = name
+        self.device = str(solver.model.device)
+        self.halt = solver.halt
+        self.budget = max_segments or solver.model.config.halt_max_steps
+
+    def check(self, puzzle: Puzzle) -> None:
+        self.solver.encode(puzzle)  # PuzzleParseError when it does not fit the model
+
+    def rollout(self, puzzles: Sequence[Puzzle]) -> Iterator[tuple[int, Segment]]:
+        model = self.solver.model
+        tokens = np.stack([self.solver.encode(p) for p in puzzles]).astype(np.int64)
+        inputs = torch.from_numpy(tokens).to(model.device)
+        ids = torch.tensor([self.solver.identifier(p) for p in puzzles], dtype=torch.long,
+                           device=model.device)
+        previous: list[Segment | None] = [None] * len(puzzles)
+        for step in model.rollout(inputs, ids, halt=self.halt, max_segments=self.budget):
+            confidence, predictions = torch.softmax(step.logits.float(), dim=-1).max(dim=-1)
+            confidence, predictions = confidence.cpu().numpy(), predictions.cpu().numpy()
+            q_halt = torch.sigmoid(step.q_halt_logits.float()).cpu().numpy()
+            q_continue = torch.sigmoid(step.q_continue_logits.float()).cpu().numpy()
+            halted = step.halted.cpu().numpy()
+            # Rows that halted earlier are not recomputed: they get no new segment.
+            for row in np.flatnonzero(step.active.cpu().numpy()):
+                segment = make_segment(self.task, puzzles[row], step.segment, predictions[row],
+                                       confidence[row], q_halt[row], q_continue[row],
+                                       halted[row], previous[row])
+                previous[row] = segment
+                yield int(row), segment
+
+
+def load_engine(task: str, model_spec: str | None, device: str, halt: str,
+                max_segments: int | None) -> Engine:
+    """Find and load the model like `hrm solve` (same names, defaults and error messages)."""
+    entry = registry.resolve(model_spec, task)
+    if entry.task is not None and entry.task != task:
+        raise IncompatibleModelError(f"model {entry.name} solves {entry.task}, not {task}; "
+                                     f"choose a {task} model with --model")
+    model, info = registry.load(entry, resolve_device(device), task=task)
+    try:
+        solver = Solver(model, get_task(task), halt=halt, max_segments=max_segments,
+                        batch_size=1, identifiers=registry.puzzle_identifiers(info))
+    except IncompatibleModelError as exc:
+        raise IncompatibleModelError(f"model {entry.name} cannot solve {task}: {exc}") from None
+    return Engine(solver, entry.name, max_segments)
+
+
+__all__ = ["Engine", "load_engine"]

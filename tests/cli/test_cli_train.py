@@ -1,0 +1,213 @@
+"""`hrm train` and `hrm eval` from the command line."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hrm_cli.main import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+from train_helpers import maze_dataset, sudoku4_dataset
+
+TINY = ["--preset", "tiny", "--batch-size", "16", "--lr", "1e-3", "--warmup-steps", "4",
+        "--halt-max-steps", "3", "--log-interval", "1", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data() -> Path:
+    return sudoku4_dataset(64, 32)
+
+
+def run(args, capsys):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_train_then_eval(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run(["train", "sudoku", "--data", data, "--out", out, "--steps", "8",
+                             "--eval-interval", "1", *TINY], capsys)
+    assert code == 0, err
+    assert stdout.strip() == str(out)  # the run folder, for scripts
+    # Not a terminal: plain progress lines on stderr.
+    assert "training sudoku" in err and "step 1/8" in err and "samples/s" in err
+    assert "eval at step 4: exact" in err and "finished 8 steps" in err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.safetensors", "config.json", "evals.jsonl", "metrics.jsonl", "model"]
+
+    code, stdout, err = run(["eval", out, "--data", data, "--format", "json",
+                             "--max-segments", "5", "-q"], capsys)
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["task"] == "sudoku" and report["examples"] == 32
+    assert list(report["by_segments"]) == ["1", "2", "3", "4", "5"]  # trained 3, asked 5
+    assert set(report["adaptive"]) == {"exact_accuracy", "token_accuracy", "mean_segments"}
+    assert report["by_segments"]["5"]["exact_accuracy"] == report["exact_accuracy"]
+
+    code, stdout, _ = run(["eval", out / "model", "--data", data, "--batch-size", "7"], capsys)
+    assert code == 0
+    assert "exact accuracy (3 segments)" in stdout and "by segment budget" in stdout
+    assert "adaptive halting" in stdout
+    code, stdout, _ = run(["eval", out, "--format", "json", "-q"], capsys)  # the run's data
+    assert code == 0 and json.loads(stdout)["data"] == str(data)
+    code, _, err = run(["eval", out / "model"], capsys)
+    assert code == 2 and "give --data DIR" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train"], "give TASK and --data DIR"),
+    (["train", "sudoku"], "give TASK and --data DIR"),
+    (["train", "chess", "--data", "x"], "Invalid value for '[[sudoku|maze|arc]]'"),
+    (["train", "sudoku", "--data", "x", "--preset", "huge"], "Invalid value for '--preset'"),
+    (["train", "sudoku", "--data", "x", "--batch-size", "0"], "Invalid value for '--batch-size'"),
+    (["train", "--resume", "x", "--out", "y"], "exclude each other"),
+])
+def test_usage_errors_exit_2(args, message, capsys, tmp_path, data):
+    if "--resume" in args:  # needs a real run to get past reading it
+        run(["train", "sudoku", "--data", data, "--out", tmp_path / "r", "--steps", "1", *TINY],
+            capsys)
+        args = [a if a != "x" else str(tmp_path / "r") for a in args]
+    code, _, err = run(args, capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_a_resumed_run_keeps_its_recipe_and_model(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(["train", "sudoku", "--data", data, "--out", out, "--steps", "2", *TINY],
+               capsys)[0] == 0
+    code, _, err = run(["train", "--resume", out, "--lr", "0.1", "--hidden-size", "64"], capsys)
+    assert code == 2 and "--hidden-size, --lr cannot change when resuming" in err
+    code, _, err = run(["train", "maze", "--resume", out], capsys)
+    assert code == 1 and "this run trains sudoku, not maze" in err
+    code, stdout, err = run(["train", "--resume", out, "--steps", "3"], capsys)
+    assert code == 0 and "steps 2 -> 3" in err and stdout.strip() == str(out)
+
+
+def user_error_cases(data: Path, tmp_path: Path) -> list[tuple[list, str]]:
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    cases = [
+        (["train", "sudoku", "--data", tmp_path / "nowhere"], "no such split folder"),
+        (["train", "arc", "--data", data], "not a arc dataset"),
+        (["train", "sudoku", "--data", maze_dataset(5, 8, 4)], "looks like maze data"),
+        (["train", "sudoku", "--data", data, "--out", existing], "already exists; continue"),
+        (["train", "--resume", tmp_path / "nowhere"], "no such run folder"),
+        (["train", "--resume", existing], "config.json: missing"),
+        (["train", "sudoku", "--data", data, "--hidden-size", "30", "--num-heads", "4"],
+         "not a multiple of num_heads"),
+        (["eval", existing, "--data", data], "neither a run folder nor a model bundle"),
+    ]
+    if not torch.cuda.is_available():
+        cases += [
+            (["train", "sudoku", "--data", data, "--gpus", "2"],
+             "no CUDA GPU is available on this machine"),
+            (["train", "sudoku", "--data", data, "--device", "cuda"], "use --device cpu"),
+        ]
+    if importlib.util.find_spec("wandb") is None:
+        cases.append((["train", "sudoku", "--data", data, "--wandb"],
+                      "--wandb needs the wandb package"))
+    if importlib.util.find_spec("tensorboard") is None:
+        cases.append((["train", "sudoku", "--data", data, "--tensorboard"],
+                      "--tensorboard needs the tensorboard package"))
+    return cases
+
+
+def test_user_errors_are_one_line_and_exit_1(data, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # default run folders land here, if any slipped through
+    for args, message in user_error_cases(data, tmp_path):
+        code, stdout, err = run(args, capsys)
+        assert code == 1, (args, err)
+        assert message in err, (args, err)
+        assert err.startswith("Error: ") and err.count("\n") == 1, (args, err)
+        assert stdout == ""
+    assert not (tmp_path / "runs").exists()
+
+
+def test_gpus_message_names_the_cpu_alternative(data, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    _, _, err = run(["train", "sudoku", "--data", data, "--gpus", "2"], capsys)
+    assert "use --nproc 2 --device cpu" in err
+
+
+def test_eval_refuses_a_dataset_of_another_task(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    run(["train", "sudoku", "--data", data, "--out", out, "--steps", "1", *TINY], capsys)
+    code, _, err = run(["eval", out, "--data", maze_dataset(5, 8, 4)], capsys)
+    assert code == 1 and "not a sudoku dataset" in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_writes_a_checkpoint_exits_130_and_resume_matches_a_straight_run(
+        data, tmp_path, capsys):
+    steps = 300
+    args = ["--steps", steps, "--eval-interval", "2", "--halt-exploration-prob", "0.3", *TINY]
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hrm_cli", "train", "sudoku", "--data", str(data), "--out",
+         str(interrupted), *map(str, args)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    metrics = interrupted / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 3):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    stdout, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert f"continue with: hrm train --resume {interrupted}" in err
+    assert "Traceback" not in err and stdout == ""
+    state = json.loads(load_file_metadata(interrupted / "checkpoint.safetensors"))
+    assert 3 <= state["step"] < steps
+    assert not (interrupted / "model").exists()
+
+    code, _, err = run(["train", "--resume", interrupted], capsys)
+    assert code == 0, err
+    straight = tmp_path / "straight"
+    assert run(["train", "sudoku", "--data", data, "--out", straight, *args], capsys)[0] == 0
+    a = load_file(str(straight / "model" / "model.safetensors"))
+    b = load_file(str(interrupted / "model" / "model.safetensors"))
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+    a = load_file(str(straight / "checkpoint.safetensors"))
+    b = load_file(str(interrupted / "checkpoint.safetensors"))
+    assert sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def load_file_metadata(path: Path) -> str:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return handle.metadata()["hrm-state"]
+
+
+def test_help_shows_the_options(capsys):
+    code, out, _ = run(["train", "--help"], capsys)
+    assert code == 0
+    for option in ("--resume", "--gpus", "--nproc", "--nnodes", "--node-rank",
+                   "--rdzv-endpoint", "--puzzle-emb-lr", "--halt-max-steps", "--compile",
+                   "--wandb", "--tensorboard", "--steps", "--epochs", "--preset"):
+        assert option in out
+    code, out, _ = run(["eval", "--help"], capsys)
+    assert code == 0 and "--max-segments" in out and "--format" in out

@@ -1,0 +1,204 @@
+"""The resolved configuration of a training run, and its `config.json` in the run folder.
+
+`TrainConfig` is everything a worker needs to run (or resume) training: the task and data,
+the recipe (optimisation hyperparameters), the model architecture, the schedule of logs,
+evaluations and checkpoints, and runtime settings (device, compile, loggers). It is a plain
+picklable dataclass so the distributed launcher can hand it to its workers.
+
+Fields in `RESUME_FIELDS` (and `RESUME_RECIPE_FIELDS` of the recipe) may change when a run
+is resumed (where the data lives, how long to train, what to log, where to run); all others
+define the run and must stay as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from hrm.model import HRMConfig
+from hrm.train.errors import TrainingError
+from hrm.train.recipes import Recipe
+
+RUN_FORMAT = "hrm-train-run"
+RUN_FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+
+# May differ between the original start of a run and a `--resume` (TrainConfig fields,
+# then Recipe fields): where the data lives, how long to train, what to log and where to
+# run. Everything else defines the run.
+RESUME_FIELDS = frozenset({
+    "data", "steps", "checkpoint_interval", "log_interval", "eval_batch_size", "device",
+    "compile", "wandb", "tensorboard", "quiet",
+})
+RESUME_RECIPE_FIELDS = frozenset({"epochs", "eval_interval"})
+
+
+@dataclass
+class TrainConfig:
+    task: str
+    data: str
+    """Absolute path of the built dataset folder."""
+    out: str
+    """The run folder."""
+    recipe: Recipe
+    architecture: dict[str, Any]
+    """`HRMConfig` fields (task fields included), resolved from the preset and overrides."""
+    preset: str = "paper"
+    steps: int | None = None
+    """Total optimizer steps; None: epochs x steps per epoch, as the original estimates."""
+    checkpoint_interval: int = 1000
+    """Steps between checkpoints (0: only after evaluations, at the end and on Ctrl-C)."""
+    log_interval: int = 10
+    """Steps per line of metrics.jsonl (metrics are summed over the interval)."""
+    eval_batch_size: int | None = None
+    """Global evaluation batch; None: the training global batch."""
+    seed: int = 0
+    device: str = "auto"
+    compile: bool = False
+    wandb: bool = False
+    tensorboard: bool = False
+    quiet: bool = False
+
+    # ------------------------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out)
+
+    @property
+    def model_config(self) -> HRMConfig:
+        return HRMConfig.from_dict(self.architecture)
+
+    def epochs_per_pass(self) -> int:
+        """Epochs per data-loader pass: the evaluation interval, as in the original."""
+        interval = self.recipe.eval_interval
+        return interval if interval > 0 else max(1, self.recipe.epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["recipe"] = self.recipe.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(unknown)}")
+        values = dict(data)
+        values["recipe"] = Recipe(**values["recipe"])
+        return cls(**values)
+
+
+# ----------------------------------------------------------------------------------------
+# config.json
+# ----------------------------------------------------------------------------------------
+
+
+def provenance(device: str, world_size: int) -> dict[str, Any]:
+    """Where and how a run (or a resumed session) ran: versions, device, command line."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import numpy
+    import torch
+
+    try:
+        hrm_version = version("hrm-toolkit")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        hrm_version = "unknown"
+    info: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": [_program_name(), *sys.argv[1:]],
+        "cwd": os.getcwd(),
+        "host": platform.node(),
+        "hrm_toolkit": hrm_version,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "device": device,
+        "world_size": world_size,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["device_name"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def write_run_config(config: TrainConfig, dataset: dict[str, Any],
+                     sessions: list[dict[str, Any]]) -> Path:
+    """Write `config.json` (atomically): the run's config, dataset and every session."""
+    document = {
+        "format": RUN_FORMAT,
+        "format_version": RUN_FORMAT_VERSION,
+        "config": config.to_dict(),
+        "dataset": dataset,
+        "sessions": sessions,
+    }
+    path = config.run_dir / CONFIG_NAME
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_run_config(run_dir: str | Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """(config, the whole document) of a run folder; TrainingError if it is not one."""
+    path = Path(run_dir) / CONFIG_NAME
+    if not Path(run_dir).is_dir():
+        raise TrainingError(f"{run_dir}: no such run folder")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrainingError(f"{path}: missing (is {run_dir} a run folder of `hrm train`?)") \
+            from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainingError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(document, dict) or document.get("format") != RUN_FORMAT:
+        raise TrainingError(f"{path}: not the config of an `hrm train` run")
+    if document.get("format_version") != RUN_FORMAT_VERSION:
+        raise TrainingError(f"{path}: unsupported format_version "
+                            f"{document.get('format_version')!r}")
+    try:
+        config = TrainConfig.from_dict(document["config"])
+        config.model_config  # noqa: B018 - validates the architecture
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TrainingError(f"{path}: invalid run config ({exc})") from None
+    config.out = str(Path(run_dir).resolve())
+    return config, document
+
+
+def build_config(task: str, data: str | Path, out: str | Path, *, preset: str = "paper",
+                 recipe: Recipe | None = None, architecture: dict[str, Any] | None = None,
+                 **settings: Any) -> TrainConfig:
+    """A fresh run's config: the task's recipe and the preset, sized for `data`.
+
+    `architecture` overrides preset fields (e.g. `hidden_size`, `halt_max_steps`); the task
+    fields (vocab, sequence length, puzzle identifiers) always come from the dataset.
+    """
+    from hrm.datasets.format import load_split
+    from hrm.train.recipes import check_task, recipe_for
+
+    data = Path(data).resolve()
+    metadata = load_split(data, "train").metadata
+    check_task(task, metadata, data)
+    try:
+        model = HRMConfig.from_preset(preset, **{
+            **(architecture or {}),
+            "vocab_size": metadata.vocab_size,
+            "seq_len": metadata.seq_len,
+            "num_puzzle_identifiers": metadata.num_puzzle_identifiers,
+        })
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"model: {exc}") from None
+    return TrainConfig(task=task, data=str(data), out=str(Path(out).resolve()),
+                       recipe=recipe or recipe_for(task), architecture=model.to_dict(),
+                       preset=preset, **settings)
+
+
+def _program_name() -> str:
+    name = Path(sys.argv[0]).name
+    return "hrm" if name in ("__main__.py", "hrm") else name

@@ -1,0 +1,127 @@
+"""Training recipes of the original release, per task, and the dataset-task check.
+
+Values are read from the original's `config/cfg_pretrain.yaml` (ARC, its defaults) and the
+per-task commands of its README (Sudoku-Extreme-1k and Maze-30x30-Hard-1k on 8 GPUs):
+
+| | ARC | Sudoku | Maze |
+|---|---|---|---|
+| global batch | 768 | 768 | 768 |
+| lr, warm-up, min ratio | 1e-4, 2000, 1.0 | 1e-4, 2000, 1.0 | 1e-4, 2000, 1.0 |
+| AdamATan2 betas, weight decay | 0.9/0.95, 0.1 | 0.9/0.95, 1.0 | 0.9/0.95, 1.0 |
+| puzzle embedding lr, decay | 1e-2, 0.1 | 1e-4, 1.0 | 1e-4, 1.0 |
+| epochs, eval interval | 100000, 10000 | 20000, 2000 | 20000, 2000 |
+
+`lr_min_ratio` 1.0 means a constant rate after the warm-up (the original never overrides it
+for these tasks). Its single-GPU Sudoku command uses a global batch of 384 with lr and
+puzzle-embedding lr 7e-5: `--batch-size 384 --lr 7e-5 --puzzle-emb-lr 7e-5`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from hrm.datasets import arc, maze, sudoku
+from hrm.datasets.format import DatasetMetadata
+from hrm.train.errors import TrainingError
+
+TASKS = ("sudoku", "maze", "arc")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The optimisation hyperparameters of a run (the model's come from a preset)."""
+
+    global_batch_size: int = 768
+    lr: float = 1e-4
+    lr_min_ratio: float = 1.0
+    warmup_steps: int = 2000
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    puzzle_emb_lr: float = 1e-2
+    puzzle_emb_weight_decay: float = 0.1
+    epochs: int = 100000
+    eval_interval: int = 10000
+    """Epochs between evaluations (0: only at the end); also the data loader's pass length."""
+    loss_type: str = "stablemax_cross_entropy"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_overrides(self, **overrides: Any) -> Recipe:
+        """A copy with the given fields replaced; None values are ignored."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+_PUZZLES = Recipe(weight_decay=1.0, puzzle_emb_lr=1e-4, puzzle_emb_weight_decay=1.0,
+                  epochs=20000, eval_interval=2000)
+
+RECIPES: dict[str, Recipe] = {
+    "arc": Recipe(),
+    "sudoku": _PUZZLES,
+    "maze": _PUZZLES,
+}
+
+
+def recipe_for(task: str) -> Recipe:
+    if task not in RECIPES:
+        raise TrainingError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    return RECIPES[task]
+
+
+# ----------------------------------------------------------------------------------------
+# Does a dataset hold the task the user named?
+# ----------------------------------------------------------------------------------------
+
+
+def detect_task(metadata: DatasetMetadata) -> list[str]:
+    """Tasks whose token layout fits `dataset.json` (4x4 Sudoku and 4x4 mazes share one)."""
+    found = []
+    side = math.isqrt(metadata.seq_len)
+    if side in sudoku.SIZES and side * side == metadata.seq_len \
+            and metadata.vocab_size == sudoku.vocab_size(side):
+        found.append("sudoku")
+    if metadata.vocab_size == maze.VOCAB_SIZE and side * side == metadata.seq_len \
+            and 2 <= side <= maze.MAX_SIZE:
+        found.append("maze")
+    if metadata.vocab_size == arc.VOCAB_SIZE and metadata.seq_len == arc.SEQ_LEN:
+        found.append("arc")
+    return found
+
+
+def check_task(task: str, metadata: DatasetMetadata, folder: Path) -> None:
+    """TrainingError unless `folder`'s dataset (its `dataset.json`) can be `task`'s."""
+    fits = detect_task(metadata)
+    if task in fits:
+        return
+    layout = f"vocab {metadata.vocab_size}, {metadata.seq_len} tokens"
+    guess = f"; it looks like {' or '.join(fits)} data" if fits else ""
+    raise TrainingError(f"{folder}: not a {task} dataset ({layout}){guess}")
+
+
+def task_info(task: str, metadata: DatasetMetadata) -> dict[str, Any]:
+    """The bundle's `task` entry: the name and tokenisation a solver needs."""
+    side = math.isqrt(metadata.seq_len)
+    info: dict[str, Any] = {
+        "name": task,
+        "vocab_size": metadata.vocab_size,
+        "seq_len": metadata.seq_len,
+        "pad_id": metadata.pad_id,
+        "ignore_label_id": metadata.ignore_label_id,
+        "blank_identifier_id": metadata.blank_identifier_id,
+        "num_puzzle_identifiers": metadata.num_puzzle_identifiers,
+    }
+    if task == "sudoku":
+        info["tokens"] = {"pad": 0, "blank": 1, "digits": f"2..{side + 1} = 1..{side}"}
+        info["size"] = side
+    elif task == "maze":
+        info["tokens"] = {"pad": 0, **{ch: i + 1 for i, ch in enumerate(maze.CHARSET)}}
+        info["size"] = side
+    else:
+        info["tokens"] = {"pad": 0, "eos": arc.EOS_TOKEN,
+                          "colours": f"{arc.COLOUR_OFFSET}..{arc.VOCAB_SIZE - 1} = 0..9"}
+        info["canvas"] = arc.MAX_GRID_SIZE
+    return info
