@@ -77,7 +77,7 @@ def test_train_then_eval(data, tmp_path, capsys):
 @pytest.mark.parametrize(("args", "message"), [
     (["train"], "give TASK and --data DIR"),
     (["train", "sudoku"], "give TASK and --data DIR"),
-    (["train", "chess", "--data", "x"], "Invalid value for '[[sudoku|maze|arc]]'"),
+    (["train", "chess", "--data", "x"], "'chess' is not one of 'sudoku', 'maze', 'arc'"),
     (["train", "sudoku", "--data", "x", "--preset", "huge"], "Invalid value for '--preset'"),
     (["train", "sudoku", "--data", "x", "--batch-size", "0"], "Invalid value for '--batch-size'"),
     (["train", "--resume", "x", "--out", "y"], "exclude each other"),
