@@ -13,7 +13,7 @@ from hrm_cli.completion import installed_model_names, pullable_model_names
 if TYPE_CHECKING:
     from hrm.train.registry import ModelEntry
 
-TASKS = ("sudoku", "maze", "arc")
+from hrm_cli.options import TASKS
 
 ENVIRONMENT_HELP = """\b
 Names:

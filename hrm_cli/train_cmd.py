@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from hrm.train.config import TrainConfig
     from hrm.train.loop import TrainOutcome
 
-TASKS = ("sudoku", "maze", "arc")
+from hrm_cli.options import TASKS
+
 PRESETS = ("paper", "small", "tiny")
 
 # option name -> Recipe field (None values mean "the task's recipe")

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hrm_cli.completion import model_names
 from hrm_cli.console import progress_bar
 from hrm_cli.errors import EXIT_ERROR, EXIT_OK, EXIT_UNSOLVED
-from hrm_cli.solve_cmd import STDIN, TASKS, _check_sources, _read_items
+from hrm_cli.options import puzzle_model_options
+from hrm_cli.solve_cmd import STDIN, _check_sources, _read_items
 
 if TYPE_CHECKING:
     from hrm.datasets.tasks import Puzzle
@@ -51,21 +51,7 @@ Exit codes:
 
 
 @click.command(epilog=EPILOG)
-@click.argument("task", type=click.Choice(TASKS))
-@click.argument("inputs", nargs=-1, metavar="[FILE|-]...",
-                type=click.Path(allow_dash=True))
-@click.option("--model", "-m", "model_spec", metavar="NAME|PATH", shell_complete=model_names,
-              help="A cached model (`hrm models list`), a bundle folder or an original "
-              "checkpoint [default: the task's shipped default model].")
-@click.option("--device", default="auto", show_default=True, metavar="DEVICE",
-              help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
-@click.option("--halt", type=click.Choice(["adaptive", "max"]), default="adaptive",
-              show_default=True,
-              help="adaptive: stop a puzzle when the model's Q head says halt; max: always "
-              "run --max-segments segments (to see what more segments would do).")
-@click.option("--max-segments", type=click.IntRange(min=1), default=None,
-              help="Segment budget per puzzle [default: the model's trained maximum]; more "
-              "than trained is allowed (inference-time scaling).")
+@puzzle_model_options
 @click.option("--speed", type=click.FloatRange(min=0.5, max=16), default=2.0,
               show_default=True, help="Playback speed in segments per second (+/- in the UI).")
 @click.option("--export", "export_path", metavar="FILE",

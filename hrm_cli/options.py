@@ -1,0 +1,55 @@
+"""Arguments and options shared by the commands that run a model on puzzles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+from hrm_cli.completion import model_names
+
+F = TypeVar("F", bound=Callable)
+TASKS = ("sudoku", "maze", "arc")
+
+
+def puzzle_model_options(function: F) -> F:
+    """TASK [FILE|-]... with --model, --device, --halt and --max-segments (solve, watch)."""
+    decorators = [
+        click.argument("task", type=click.Choice(TASKS)),
+        click.argument("inputs", nargs=-1, metavar="[FILE|-]...", type=click.Path(allow_dash=True)),
+        click.option(
+            "--model",
+            "-m",
+            "model_spec",
+            metavar="NAME|PATH",
+            shell_complete=model_names,
+            help="A cached model (`hrm models list`), a bundle folder or an original "
+            "checkpoint [default: the task's shipped default model].",
+        ),
+        click.option(
+            "--device",
+            default="auto",
+            show_default=True,
+            metavar="DEVICE",
+            help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.",
+        ),
+        click.option(
+            "--halt",
+            type=click.Choice(["adaptive", "max"]),
+            default="adaptive",
+            show_default=True,
+            help="adaptive: stop a puzzle when the model's Q head says halt; max: "
+            "always run --max-segments segments (as the original evaluation).",
+        ),
+        click.option(
+            "--max-segments",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Segment budget per puzzle [default: the model's trained maximum]; "
+            "more than trained is allowed (inference-time scaling).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
