@@ -7,7 +7,6 @@ one shortest S-G path with `o`.
 
 from __future__ import annotations
 
-import io
 import math
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -17,7 +16,7 @@ import numpy as np
 
 from hrm.datasets.dihedral import dihedral_transform, inverse_dihedral_transform
 from hrm.datasets.errors import PuzzleParseError
-from hrm.datasets.textio import decode_text, iter_csv_records
+from hrm.datasets.textio import iter_csv_records, parse_all, prepend
 
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)  # cell codes = index in CHARSET
@@ -218,7 +217,7 @@ def iter_puzzles(
         if "\x00" in text:
             yield PuzzleParseError("binary data, not a text maze file", source, number)
             return
-        rest = _chain((number, text), numbered)
+        rest = prepend((number, text), numbered)
         if text.lower().startswith(("source,", "question,")):
             yield from _parse_csv(rest, source)
         else:
@@ -227,21 +226,9 @@ def iter_puzzles(
     yield PuzzleParseError("no maze found (the input is empty)", source)
 
 
-def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]):
-    yield first
-    yield from rest
-
-
 def parse(text: str | bytes, source: str = "<input>") -> list[MazePuzzle]:
     """Parse a whole text; raise PuzzleParseError at the first bad maze."""
-    if isinstance(text, bytes):
-        text = decode_text(text, source)
-    mazes = []
-    for item in iter_puzzles(io.StringIO(text), source):
-        if isinstance(item, PuzzleParseError):
-            raise item
-        mazes.append(item)
-    return mazes
+    return parse_all(text, source, iter_puzzles)
 
 
 # --------------------------------------------------------------------------- rendering

@@ -6,7 +6,6 @@ written A-G (10-16). Tokens follow the original release: 0 = pad, 1 = blank, d +
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Iterable, Iterator
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hrm.datasets.errors import PuzzleParseError
-from hrm.datasets.textio import decode_text, iter_csv_records
+from hrm.datasets.textio import iter_csv_records, parse_all, prepend
 
 SIZES = (4, 9, 16)
 BLANK_CHARS = ".0_"
@@ -307,7 +306,7 @@ def iter_puzzles(
             # Leading blank lines were skipped: pad them back so JSON line numbers match.
             yield from _parse_json("\n" * (number - 1) + rest.rstrip(), source)
             return
-        chained = _chain_first((number, text), numbered)
+        chained = prepend((number, text), numbered)
         if first.lower().startswith(("source,", "question,", "puzzle,")) or "," in first:
             yield from _parse_csv(chained, source)
         else:
@@ -316,21 +315,9 @@ def iter_puzzles(
     yield PuzzleParseError("no puzzle found (the input is empty)", source)
 
 
-def _chain_first(first: tuple[int, str], rest: Iterator[tuple[int, str]]):
-    yield first
-    yield from rest
-
-
 def parse(text: str | bytes, source: str = "<input>") -> list[SudokuPuzzle]:
     """Parse a whole text; raise PuzzleParseError at the first bad puzzle."""
-    if isinstance(text, bytes):
-        text = decode_text(text, source)
-    puzzles = []
-    for item in iter_puzzles(io.StringIO(text), source):
-        if isinstance(item, PuzzleParseError):
-            raise item
-        puzzles.append(item)
-    return puzzles
+    return parse_all(text, source, iter_puzzles)
 
 
 # --------------------------------------------------------------------------- rendering

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
@@ -51,3 +52,25 @@ def iter_csv_records(
             yield make(dict(zip(header, row, strict=False)), source, number)
         except PuzzleParseError as exc:
             yield exc
+
+
+def prepend(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """Put back the line a parser peeked at to pick the format."""
+    yield first
+    yield from rest
+
+
+def parse_all(
+    text: str | bytes,
+    source: str,
+    iter_puzzles: Callable[[Iterable[str], str], Iterator[T | PuzzleParseError]],
+) -> list[T]:
+    """Parse a whole text with a streaming parser; raise at the first bad puzzle."""
+    if isinstance(text, bytes):
+        text = decode_text(text, source)
+    puzzles = []
+    for item in iter_puzzles(io.StringIO(text), source):
+        if isinstance(item, PuzzleParseError):
+            raise item
+        puzzles.append(item)
+    return puzzles
