@@ -211,6 +211,7 @@ def _write_csv(rows, out: str, count: int, force: bool, quiet: bool, label: str)
 
 
 @datasets.command(
+    short_help="Build a training dataset (HRM format).",
     epilog="""\b
 Examples:
   hrm datasets build sudoku-extreme --subsample 1000 --aug 1000
@@ -261,7 +262,7 @@ Examples:
 @click.option("--force", is_flag=True, help="Replace --out if it already holds a dataset.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def build(sources, test_csv, out, subsample, aug, seed, min_rating, force, quiet) -> None:
-    """Build a training dataset (original HRM format).
+    """Build a training dataset in the original HRM format.
 
     SOURCES is a known dataset name (fetched into the cache first if needed), a CSV in the
     published layout, a folder holding train.csv and test.csv, or a folder of ARC task

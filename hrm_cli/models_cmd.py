@@ -31,6 +31,13 @@ Environment:
 """
 
 
+
+def _epilog(*examples: str) -> str:
+    """Examples first, then the names and environment every `hrm models` command shares."""
+    lines = "\n".join(f"  {example}" for example in examples)
+    return f"\b\nExamples:\n{lines}\n\n{ENVIRONMENT_HELP}"
+
+
 @click.group(epilog=ENVIRONMENT_HELP)
 def models() -> None:
     """List, pull, import and remove models."""
@@ -74,7 +81,10 @@ def _row(entry: ModelEntry) -> dict[str, Any]:
 # --------------------------------------------------------------------------- list
 
 
-@models.command("list", epilog=ENVIRONMENT_HELP)
+@models.command("list", epilog=_epilog(
+    "hrm models list",
+    "hrm models list --format json | jq -r '.[].name'",
+))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True,
               help="table: a table on a terminal, tab-separated lines when piped; json: a list.")
@@ -124,7 +134,10 @@ def list_command(fmt: str) -> None:
 # --------------------------------------------------------------------------- info, path
 
 
-@models.command(epilog=ENVIRONMENT_HELP)
+@models.command(epilog=_epilog(
+    "hrm models info default:sudoku",
+    "hrm models info hrm-sudoku-extreme --format json | jq .metrics",
+))
 @click.argument("name", metavar="NAME|PATH", shell_complete=installed_model_names)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Readable text, or JSON for scripts.")
@@ -174,7 +187,10 @@ def _flat(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-@models.command(epilog=ENVIRONMENT_HELP)
+@models.command(epilog=_epilog(
+    "hrm models path default:maze",
+    "ls \"$(hrm models path hrm-sudoku-extreme)\"",
+))
 @click.argument("name", metavar="NAME|PATH", shell_complete=installed_model_names)
 def path(name: str) -> None:
     """Print a model's folder."""
@@ -186,7 +202,10 @@ def path(name: str) -> None:
 # --------------------------------------------------------------------------- pull, import
 
 
-@models.command(epilog=ENVIRONMENT_HELP)
+@models.command(short_help="Download and convert an original checkpoint.", epilog=_epilog(
+    "hrm models pull hrm-sudoku-extreme",
+    "hrm models pull someone/HRM-sudoku-finetune --task sudoku",
+))
 @click.argument("name", shell_complete=pullable_model_names)
 @click.option("--task", type=click.Choice(TASKS), default=None,
               help="The task of a hub repository hrm does not know.")
@@ -222,7 +241,10 @@ def pull(name: str, task: str | None, force: bool, quiet: bool) -> None:
     click.echo(str(entry.path))
 
 
-@models.command("import", epilog=ENVIRONMENT_HELP)
+@models.command("import", epilog=_epilog(
+    "hrm models import runs/sudoku-20250101-120000/model --name my-sudoku",
+    "hrm models import ~/Downloads/HRM-checkpoint-sudoku-extreme/checkpoint",
+))
 @click.argument("source", metavar="PATH")
 @click.option("--name", default=None, help="Cache name [default: the folder's name].")
 @click.option("--task", type=click.Choice(TASKS), default=None,
@@ -249,7 +271,10 @@ def import_command(source: str, name: str | None, task: str | None, force: bool,
 # --------------------------------------------------------------------------- rm
 
 
-@models.command(epilog=ENVIRONMENT_HELP)
+@models.command(epilog=_epilog(
+    "hrm models rm my-sudoku",
+    "hrm models rm sapientinc/HRM-checkpoint-ARC-2 --yes",
+))
 @click.argument("name", shell_complete=installed_model_names)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def rm(name: str, yes: bool) -> None:

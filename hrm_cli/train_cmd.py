@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hrm_cli.completion import model_names
 from hrm_cli.console import progress_bar, stderr_console, stdout_console
 from hrm_cli.errors import EXIT_INTERRUPTED
 
@@ -34,7 +35,7 @@ MODEL_OPTIONS = {
     "h_layers": "H_layers", "l_layers": "L_layers", "h_cycles": "H_cycles",
     "l_cycles": "L_cycles", "puzzle_emb_ndim": "puzzle_emb_ndim",
     "pos_encodings": "pos_encodings", "halt_max_steps": "halt_max_steps",
-    "halt_exploration_prob": "halt_exploration_prob",
+    "halt_exploration_prob": "halt_exploration_prob", "dtype": "forward_dtype",
 }
 # option name -> TrainConfig field
 RUN_OPTIONS = {
@@ -68,8 +69,10 @@ _recipe_options = _options(
     click.option("--warmup-steps", type=NON_NEGATIVE, help="Linear warm-up steps [2000]."),
     click.option("--weight-decay", type=click.FloatRange(min=0),
                  help="AdamATan2 weight decay [sudoku/maze 1.0, arc 0.1]."),
-    click.option("--beta1", type=click.FloatRange(0, 1, max_open=True), help="[0.9]"),
-    click.option("--beta2", type=click.FloatRange(0, 1, max_open=True), help="[0.95]"),
+    click.option("--beta1", type=click.FloatRange(0, 1, max_open=True),
+                 help="AdamATan2 first-moment decay [0.9]."),
+    click.option("--beta2", type=click.FloatRange(0, 1, max_open=True),
+                 help="AdamATan2 second-moment decay [0.95]."),
     click.option("--puzzle-emb-lr", type=click.FloatRange(min=0),
                  help="Sign-SGD rate of the puzzle embeddings [sudoku/maze 1e-4, arc 1e-2]."),
     click.option("--puzzle-emb-weight-decay", type=click.FloatRange(min=0),
@@ -105,17 +108,20 @@ _model_options = _options(
     click.option("--l-cycles", type=POSITIVE, help="L updates per H update."),
     click.option("--puzzle-emb-ndim", type=NON_NEGATIVE,
                  help="Puzzle-embedding width; 0 disables it."),
-    click.option("--pos-encodings", type=click.Choice(["rope", "learned"])),
+    click.option("--pos-encodings", type=click.Choice(["rope", "learned"]),
+                 help="Rotary (nothing stored) or a learned table per position [rope]."),
     click.option("--halt-max-steps", type=POSITIVE, help="ACT: most segments per puzzle [16]."),
     click.option("--halt-exploration-prob", type=PROBABILITY,
                  help="ACT: exploration probability [0.1]."),
+    click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+                 help="Activation dtype [auto: bfloat16 on GPUs, float32 on the CPU]. "
+                      "bfloat16 also pays on CPUs with AMX (Sapphire Rapids and later)."),
 )
 
 _runtime_options = _options(
     click.option("--seed", type=int, help="Random seed [0]."),
     click.option("--device", default=None,
-                 help="auto, cpu, cuda, cuda:N or mps [auto: CUDA, then MPS, then CPU]. "
-                      "bfloat16 on GPUs, float32 on the CPU."),
+                 help="auto, cpu, cuda, cuda:N or mps [auto: CUDA, then MPS, then CPU]."),
     click.option("--compile", "compile_", is_flag=True, default=None,
                  help="torch.compile the segment computation."),
     click.option("--gpus", type=POSITIVE,
@@ -437,9 +443,10 @@ Examples:
   hrm eval runs/sudoku-20250101-120000                    # on the run's own dataset
   hrm eval runs/maze-1/model --data data/maze-30x30-hard-1k --max-segments 32
   hrm eval runs/arc-1 --data data/arc-agi-1-aug-1000 --format json | jq .arc
+  hrm eval default:sudoku --data data/sudoku-test --dtype bfloat16 --device cpu
 """,
 )
-@click.argument("target", type=click.Path(exists=True), metavar="RUN_DIR|BUNDLE")
+@click.argument("target", metavar="RUN_DIR|MODEL", shell_complete=model_names)
 @click.option("--data", type=click.Path(file_okay=False),
               help="Built dataset folder [a run's own dataset].")
 @click.option("--split", default="test", show_default=True, help="Split to evaluate.")
@@ -450,12 +457,18 @@ Examples:
 @click.option("--max-segments", type=POSITIVE,
               help="Segment budget; more than in training scales inference time "
                    "[the trained halt_max_steps].")
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+              help="Activation dtype [the model's own: auto = bfloat16 on GPUs, float32 on "
+                   "the CPU].")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+              show_default=True, help="A table, or JSON for scripts (the same numbers).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def eval_command(target: str, data: str | None, split: str, device: str, batch_size: int,
-                 max_segments: int | None, fmt: str, quiet: bool) -> None:
-    """Evaluate a run (its final model, else its latest checkpoint) or a model bundle.
+                 max_segments: int | None, dtype: str | None, fmt: str, quiet: bool) -> None:
+    """Evaluate a run (its final model, else its latest checkpoint) or a model.
+
+    MODEL is a bundle folder or a name `hrm models list` shows (default:sudoku, a cached
+    model or an alias such as hrm-sudoku-extreme).
 
     Reports exact accuracy (every labelled token right), token accuracy, accuracy by
     segment budget (1, 2, 4, 8, 16, ... up to --max-segments) and with adaptive halting
@@ -474,6 +487,8 @@ def eval_command(target: str, data: str | None, split: str, device: str, batch_s
     setup(world, torch_device)
     try:
         loaded = load_eval_target(target, torch_device)
+        if dtype is not None:
+            loaded.model.config.forward_dtype = dtype
         if data is None and loaded.data is None:
             raise click.UsageError("give --data DIR: a bundle does not say what it was "
                                    "trained on")
@@ -497,6 +512,7 @@ def eval_command(target: str, data: str | None, split: str, device: str, batch_s
     if result is None:
         return  # not rank 0
     report = {"model": str(loaded.source), "task": loaded.task, "data": str(folder),
+              "dtype": str(loaded.model.forward_dtype).removeprefix("torch."),
               **result.to_dict()}
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))

@@ -304,6 +304,8 @@ def load_eval_target(target: str | Path, device: torch.device | str = "cpu") -> 
     path = Path(target)
     if path.is_file() and path.name == "config.json":
         path = path.parent
+    if not path.exists():
+        return _load_named_model(str(target), device)
     if not path.is_dir():
         raise TrainingError(f"{path}: no such run folder or model bundle")
     try:
@@ -329,6 +331,15 @@ def load_eval_target(target: str | Path, device: torch.device | str = "cpu") -> 
     model, info = load_bundle(path, device)  # CheckpointError for anything else
     task = info.task.get("name")
     return EvalTarget(model, task if isinstance(task, str) else None, path)
+
+
+def _load_named_model(name: str, device: torch.device | str) -> EvalTarget:
+    """A model of the store (`default:sudoku`, a cached name or alias), as `hrm solve` finds it."""
+    from hrm.train import registry
+
+    entry = registry.find_model(name)  # ModelNotFoundError says what exists
+    model, _ = registry.load(entry, device, task=entry.task)
+    return EvalTarget(model, entry.task, entry.path)
 
 
 def check_model_fits(model: HRM, metadata: DatasetMetadata, folder: Path) -> None:

@@ -74,6 +74,35 @@ def test_train_then_eval(data, tmp_path, capsys):
     assert code == 2 and "give --data DIR" in err
 
 
+def test_dtype_is_recorded_and_eval_takes_model_names(data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HRM_HOME", str(tmp_path / "home"))
+    out = tmp_path / "run"
+    code, _, err = run(["train", "sudoku", "--data", data, "--out", out, "--steps", "2",
+                        "--dtype", "bfloat16", *TINY], capsys)
+    assert code == 0, err
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["architecture"]["forward_dtype"] == "bfloat16"
+
+    def report(*args):
+        code, stdout, err = run(["eval", *args, "--data", data, "--format", "json", "-q"],
+                                capsys)
+        assert code == 0, err
+        return json.loads(stdout)
+
+    trained = report(out)
+    assert trained["dtype"] == "bfloat16"
+    as_float32 = report(out, "--dtype", "float32")
+    assert as_float32["dtype"] == "float32"
+    assert abs(as_float32["token_accuracy"] - trained["token_accuracy"]) < 0.05
+
+    assert run(["models", "import", out / "model", "--name", "tiny-s4", "-q"], capsys)[0] == 0
+    by_name = report("tiny-s4")
+    assert by_name["model"] == str(tmp_path / "home" / "models" / "tiny-s4")
+    assert by_name["by_segments"] == trained["by_segments"]
+    code, _, err = run(["eval", "no-such-model", "--data", data], capsys)
+    assert code == 1 and "no model named 'no-such-model'" in err
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["train"], "give TASK and --data DIR"),
     (["train", "sudoku"], "give TASK and --data DIR"),
