@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,6 +12,7 @@ import click
 from hrm_cli.console import progress_bar
 from hrm_cli.errors import EXIT_ERROR, EXIT_OK, EXIT_UNSOLVED
 from hrm_cli.options import puzzle_model_options
+from hrm_cli.puzzle_input import STDIN, check_sources, read_items
 
 if TYPE_CHECKING:
     from hrm.datasets.tasks import Puzzle, Task
@@ -25,7 +22,6 @@ if TYPE_CHECKING:
 FORMATS = ("auto", "pretty", "lines", "jsonl", "json", "csv")
 CSV_COLUMNS = ("index", "source", "input", "answer", "solved", "status", "segments", "q_halt",
                "seconds", "error")
-STDIN = "-"
 
 EPILOG = """\b
 Examples:
@@ -70,7 +66,7 @@ def solve(task: str, inputs: tuple[str, ...], model_spec: str | None, device: st
     (and as an error record) and the rest is still solved.
     """
     sources = list(inputs) or [STDIN]
-    _check_sources(sources)
+    check_sources(sources)
     if fmt == "auto":
         fmt = "pretty" if sys.stdout.isatty() else "lines"
 
@@ -84,7 +80,7 @@ def solve(task: str, inputs: tuple[str, ...], model_spec: str | None, device: st
     # output and a live bar would fight over the screen.
     with progress_bar(quiet or sys.stdout.isatty()) as progress:
         bar = progress.add_task("solving", total=None)
-        for record in solver.solve_items(_read_items(adapter, sources)):
+        for record in solver.solve_items(read_items(adapter, sources)):
             _count(record, tally)
             writer.write(record)
             progress.advance(bar)
@@ -104,62 +100,16 @@ def _exit_code(tally: dict[str, int]) -> int:
 
 def _make_solver(task: str, model_spec: str | None, device: str, halt: str,
                  max_segments: int | None, batch_size: int, quiet: bool) -> Solver:
-    """Find and load the model (`hrm.train.registry`) and wrap it for the task."""
-    from hrm.datasets.tasks import IncompatibleModelError, get_task
-    from hrm.train import registry
-    from hrm.train.solver import Solver, resolve_device
+    from hrm.train.solver import load_solver
 
-    entry = registry.resolve(model_spec, task)
-    if entry.task is not None and entry.task != task:
-        raise IncompatibleModelError(f"model {entry.name} solves {entry.task}, not {task}; "
-                                     f"choose a {task} model with --model")
-    torch_device = resolve_device(device)
-    model, info = registry.load(entry, torch_device, task=task)
-    try:
-        solver = Solver(model, get_task(task), halt=halt, max_segments=max_segments,
-                        batch_size=batch_size, identifiers=registry.puzzle_identifiers(info))
-    except IncompatibleModelError as exc:
-        raise IncompatibleModelError(f"model {entry.name} cannot solve {task}: {exc}") from None
+    solver, name = load_solver(task, model_spec, device, halt=halt, max_segments=max_segments,
+                               batch_size=batch_size)
     if not quiet:
         implicit = "" if model_spec else " (no --model given)"
-        budget = max_segments or model.config.halt_max_steps
-        click.echo(f"Solving with {entry.name}{implicit} on {torch_device}, halt {halt}, "
+        budget = max_segments or solver.model.config.halt_max_steps
+        click.echo(f"Solving with {name}{implicit} on {solver.model.device}, halt {halt}, "
                    f"up to {budget} segments.", err=True)
     return solver
-
-
-# --------------------------------------------------------------------------- input
-
-
-def _check_sources(sources: list[str]) -> None:
-    """Fail before loading a model: a missing file is an error (exit 1), not a bad item."""
-    if sources.count(STDIN) > 1:
-        raise click.UsageError("stdin ('-') can be read only once")
-    for name in sources:
-        if name == STDIN:
-            continue
-        path = Path(name)
-        if not path.exists():
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
-        if path.is_dir():
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
-        if not os.access(path, os.R_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
-
-
-def _read_items(adapter: Task, sources: list[str]) -> Iterator[Any]:
-    """Puzzles and parse errors of every source in turn, read lazily line by line."""
-    from hrm.datasets.tasks import decode_lines
-
-    for name in sources:
-        if name == STDIN:
-            stream = getattr(sys.stdin, "buffer", None)
-            if stream is None:  # a text-only stdin (some embedding hosts): encode it back
-                stream = (line.encode("utf-8") for line in sys.stdin)
-            yield from adapter.read(decode_lines(stream), "<stdin>")
-            continue
-        with open(name, "rb") as handle:
-            yield from adapter.read(decode_lines(handle), name)
 
 
 # --------------------------------------------------------------------------- output

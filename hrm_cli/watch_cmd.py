@@ -21,7 +21,7 @@ import click
 from hrm_cli.console import progress_bar
 from hrm_cli.errors import EXIT_ERROR, EXIT_OK, EXIT_UNSOLVED
 from hrm_cli.options import puzzle_model_options
-from hrm_cli.solve_cmd import STDIN, _check_sources, _read_items
+from hrm_cli.puzzle_input import STDIN, check_sources, read_items
 
 if TYPE_CHECKING:
     from hrm.datasets.tasks import Puzzle
@@ -68,7 +68,7 @@ def watch(task: str, inputs: tuple[str, ...], model_spec: str | None, device: st
     adaptive halting stops. A bad input item is reported on stderr and skipped.
     """
     sources = list(inputs) or [STDIN]
-    _check_sources(sources)
+    check_sources(sources)
     if export_path is None and not inputs and sys.stdin.isatty():
         raise click.UsageError("give a puzzle FILE, or pipe puzzles in: "
                                "`cat puzzles.txt | hrm watch TASK -`")
@@ -93,7 +93,7 @@ def _read_puzzles(task: str, sources: list[str], limit: int | None = None
 
     puzzles: list[Puzzle] = []
     notes: list[str] = []
-    for item in _read_items(get_task(task), sources):
+    for item in read_items(get_task(task), sources):
         if isinstance(item, PuzzleParseError):
             notes.append(f"{item.location}: {item.message}")
             click.echo(f"Error: {notes[-1]}", err=True)
@@ -174,7 +174,7 @@ def _export(task: str, sources: list[str], path: str, model_spec: str | None, de
 
     with progress_bar() as progress:
         bar = progress.add_task("rolling out", total=None)
-        for index, item in enumerate(_read_items(adapter, sources)):
+        for index, item in enumerate(read_items(adapter, sources)):
             if isinstance(item, PuzzleParseError):
                 failed += 1
                 click.echo(f"Error: {item.location}: {item.message}", err=True)

@@ -241,6 +241,28 @@ class Solver:
 # --------------------------------------------------------------------------- batching
 
 
+def load_solver(task: str, model_spec: str | None, device: str = "auto", *,
+                halt: str = "adaptive", max_segments: int | None = None,
+                batch_size: int = 64) -> tuple[Solver, str]:
+    """The solver for `task` with the model `model_spec` names (None: the task's default),
+    and the model's name. `hrm solve` and `hrm watch` share it, so they accept the same
+    models and give the same errors."""
+    from hrm.datasets.tasks import IncompatibleModelError
+    from hrm.train import registry
+
+    entry = registry.resolve(model_spec, task)
+    if entry.task is not None and entry.task != task:
+        raise IncompatibleModelError(f"model {entry.name} solves {entry.task}, not {task}; "
+                                     f"choose a {task} model with --model")
+    model, info = registry.load(entry, resolve_device(device), task=task)
+    try:
+        solver = Solver(model, get_task(task), halt=halt, max_segments=max_segments,
+                        batch_size=batch_size, identifiers=registry.puzzle_identifiers(info))
+    except IncompatibleModelError as exc:
+        raise IncompatibleModelError(f"model {entry.name} cannot solve {task}: {exc}") from None
+    return solver, entry.name
+
+
 class _Failure:
     def __init__(self, exc: BaseException):
         self.exc = exc

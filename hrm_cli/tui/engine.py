@@ -11,9 +11,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from hrm.datasets.tasks import IncompatibleModelError, Puzzle, get_task
-from hrm.train import registry
-from hrm.train.solver import Solver, resolve_device
+from hrm.datasets.tasks import Puzzle
+from hrm.train.solver import Solver, load_solver
 from hrm_cli.tui.trace import Segment, make_segment
 
 
@@ -60,17 +59,9 @@ class Engine:
 def load_engine(task: str, model_spec: str | None, device: str, halt: str,
                 max_segments: int | None) -> Engine:
     """Find and load the model like `hrm solve` (same names, defaults and error messages)."""
-    entry = registry.resolve(model_spec, task)
-    if entry.task is not None and entry.task != task:
-        raise IncompatibleModelError(f"model {entry.name} solves {entry.task}, not {task}; "
-                                     f"choose a {task} model with --model")
-    model, info = registry.load(entry, resolve_device(device), task=task)
-    try:
-        solver = Solver(model, get_task(task), halt=halt, max_segments=max_segments,
-                        batch_size=1, identifiers=registry.puzzle_identifiers(info))
-    except IncompatibleModelError as exc:
-        raise IncompatibleModelError(f"model {entry.name} cannot solve {task}: {exc}") from None
-    return Engine(solver, entry.name, max_segments)
+    solver, name = load_solver(task, model_spec, device, halt=halt, max_segments=max_segments,
+                               batch_size=1)
+    return Engine(solver, name, max_segments)
 
 
 __all__ = ["Engine", "load_engine"]
