@@ -21,6 +21,7 @@ def test_doctor_reports_versions_cache_and_network(tmp_path, monkeypatch):
     assert report["network_allowed"] is False
     assert report["environment"]["HRM_OFFLINE"] == "1"
     assert isinstance(report["devices"]["cuda"], list)
+    assert report["devices"]["cpu"]["amx_bf16"] in (True, False, None)
 
 
 def test_doctor_text_is_one_fact_per_line(tmp_path, monkeypatch):
@@ -32,3 +33,4 @@ def test_doctor_text_is_one_fact_per_line(tmp_path, monkeypatch):
     assert any(line.startswith("torch") for line in lines)
     assert any(line.startswith("network") and "allowed" in line for line in lines)
     assert any(line.startswith("cache") and str(tmp_path) in line for line in lines)
+    assert any(line.startswith("cpu") and "AMX" in line for line in lines)
