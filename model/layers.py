@@ -130,9 +130,14 @@ class Attention(nn.Module):
             q, k = apply_rope(q, k, *rope)
         # SDPA wants (batch, heads, seq, head_dim). Puzzles are not sequences in time:
         # every position sees every other one (is_causal=False).
-        out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=False
-        )
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        dtype = q.dtype
+        if q.device.type == "cpu" and dtype in (torch.bfloat16, torch.float16):
+            # PyTorch's CPU attention kernels are 2-4x slower in half precision than in
+            # float32 at these sizes (benchmarks/bench_cpu_training.py); the matmuls
+            # around them are what AMX speeds up.
+            q, k, v = q.float(), k.float(), v.float()
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=False).to(dtype)
         return self.o_proj(out.transpose(1, 2).reshape(batch, seq, hidden))
 
 

@@ -113,6 +113,20 @@ def test_attention_is_bidirectional_and_matches_a_plain_computation():
     assert not torch.allclose(attn(x2, None)[:, 0], out[:, 0])
 
 
+def test_half_precision_attention_on_cpu_keeps_its_dtype_and_gradients():
+    torch.manual_seed(0)
+    attn = Attention(hidden_size=16, num_heads=2)
+    x = torch.randn(2, 5, 16)
+    reference = attn(x, None)
+    half = x.to(torch.bfloat16).requires_grad_()
+    out = attn(half, None)  # weights are cast per use, as in the model
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), reference, atol=0.05)
+    out.float().sum().backward()
+    assert half.grad is not None and half.grad.dtype == torch.bfloat16
+    assert attn.qkv_proj.weight.grad is not None
+
+
 def test_swiglu_gate_half_comes_first():
     torch.manual_seed(0)
     model = HRM(tiny_config())
