@@ -431,12 +431,23 @@ def info(folder: str, fmt: str) -> None:
     from hrm_cli.console import stdout_console
 
     table = Table(title=f"{root}  ({len(identifiers)} puzzle identifiers)")
-    columns = ("groups", "puzzles", "examples", "seq_len", "vocab_size", "dtype", "bytes")
+    # Short headers, so the table fits an 80-column terminal; JSON has the full names.
+    columns = {"groups": "groups", "puzzles": "puzzles", "examples": "examples",
+               "seq_len": "tokens", "vocab_size": "vocab", "dtype": "dtype", "bytes": "size"}
     table.add_column("split")
-    for column in columns:
-        table.add_column(column, justify="right")
+    for header in columns.values():
+        table.add_column(header, justify="right", no_wrap=True)
     for name, row in summary["splits"].items():
-        table.add_row(
-            name, *(f"{row[c]:,}" if isinstance(row[c], int) else row[c] for c in columns)
-        )
+        cells = [f"{row[c]:,}" if isinstance(row[c], int) else row[c] for c in columns]
+        cells[-1] = _human_bytes(row["bytes"])
+        table.add_row(name, *cells)
     stdout_console().print(table)
+
+
+def _human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

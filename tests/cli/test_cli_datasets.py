@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from hrm.datasets import maze, sudoku
 from hrm.datasets.format import load_split
-from hrm_cli.main import main
+from hrm_cli.main import cli, main
 
 
 def run(args, capsys):
@@ -86,6 +86,11 @@ def test_build_from_csv_and_info(tmp_path, capsys, official_datasets):
     summary = json.loads(stdout)
     assert summary["splits"]["train"]["puzzles"] == 15
     assert summary["splits"]["test"]["groups"] == 3
+    # The table fits an 80-column terminal without cutting a number.
+    table = CliRunner().invoke(cli, ["datasets", "info", str(out)], terminal_width=80,
+                               env={"COLUMNS": "80"}).output
+    assert all(len(line) <= 80 for line in table.splitlines()), table
+    assert "…" not in table and "tokens" in table
 
 
 def test_build_from_a_folder_uses_default_out_name(
