@@ -28,6 +28,7 @@ from hrm.train.evaluate import (
     segment_budgets,
 )
 from hrm.train.loop import train
+from hrm.train.registry import ModelNotFoundError
 
 ARC_BUILT = Path(__file__).resolve().parents[1] / "fixtures" / "official-hrm" / "datasets" \
     / "arc-built"
@@ -233,7 +234,8 @@ def test_targets_are_runs_checkpoints_and_bundles(tmp_path):
     bundle = save_bundle(from_run.model, tmp_path / "bundle", task={"name": "sudoku"})
     assert load_eval_target(bundle).task == "sudoku"
 
-    with pytest.raises(TrainingError, match="no such run folder or model bundle"):
+    # Not a path that exists: a model name, which the store does not know either.
+    with pytest.raises(ModelNotFoundError, match="no such file or folder"):
         load_eval_target(tmp_path / "missing")
     with pytest.raises(TrainingError, match="neither a run folder nor a model bundle"):
         load_eval_target(tmp_path)
