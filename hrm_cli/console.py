@@ -13,6 +13,15 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 
+def human_size(size: float) -> str:
+    """Bytes as people read them: 512 B, 9.2 KiB, 4.5 MiB, 1.2 GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
 def stderr_console() -> Console:
     from rich.console import Console
 

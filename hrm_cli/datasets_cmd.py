@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from hrm_cli.completion import dataset_names
-from hrm_cli.console import progress_bar, stderr_console
+from hrm_cli.console import human_size, progress_bar, stderr_console
 from hrm_cli.lazy import LazyGroup
 
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -439,15 +439,6 @@ def info(folder: str, fmt: str) -> None:
         table.add_column(header, justify="right", no_wrap=True)
     for name, row in summary["splits"].items():
         cells = [f"{row[c]:,}" if isinstance(row[c], int) else row[c] for c in columns]
-        cells[-1] = _human_bytes(row["bytes"])
+        cells[-1] = human_size(row["bytes"])
         table.add_row(name, *cells)
     stdout_console().print(table)
-
-
-def _human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from hrm_cli.console import human_size
+
 PACKAGES = (
     "hrm-toolkit",
     "torch",
@@ -102,14 +104,6 @@ def collect() -> dict:
     }
 
 
-def _human(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"
-
-
 @click.command(
     epilog="""\b
 Examples:
@@ -168,7 +162,7 @@ def _rows(report: dict) -> list[tuple[str, str]]:
     rows.append(("cache", cache_info["root"]))
     for kind in ("datasets", "models"):
         rows.append(
-            (f"  {kind}", f"{cache_info[kind]['path']} ({_human(cache_info[kind]['bytes'])})")
+            (f"  {kind}", f"{cache_info[kind]['path']} ({human_size(cache_info[kind]['bytes'])})")
         )
     rows.append(("network", "allowed" if report["network_allowed"] else "off (HRM_OFFLINE)"))
     rows += [("env", f"{key}={value}") for key, value in report["environment"].items()]

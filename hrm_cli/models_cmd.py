@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hrm_cli.completion import installed_model_names, pullable_model_names
+from hrm_cli.console import human_size
 
 if TYPE_CHECKING:
     from hrm.train.registry import ModelEntry
@@ -46,15 +47,6 @@ def models() -> None:
 def _note(message: str, quiet: bool = False) -> None:
     if not quiet:
         click.echo(message, err=True)
-
-
-def _human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def _aliases(entry: ModelEntry) -> list[str]:
@@ -119,7 +111,7 @@ def list_command(fmt: str) -> None:
             name = row["name"] + "".join(f"\n[dim]alias {a}[/]" for a in row["aliases"])
             params = f"{row['parameters']:,}" if row["parameters"] is not None else "-"
             table.add_row(name, row["task"] or "?", row["kind"], params,
-                          _human_size(row["size_bytes"]), row["source"])
+                          human_size(row["size_bytes"]), row["source"])
         console.print(table)
     else:
         console.print("No models installed: none is shipped yet and the cache is empty.")
@@ -164,7 +156,7 @@ def info(name: str, fmt: str) -> None:
         f"kind        {entry.kind}",
         f"task        {entry.task or 'unknown'}",
         f"path        {entry.path}",
-        f"size        {_human_size(data['size_bytes'])}",
+        f"size        {human_size(data['size_bytes'])}",
     ]
     if data["parameters"] is not None:
         lines.append(f"parameters  {data['parameters']:,}")
