@@ -238,9 +238,6 @@ class Solver:
                 yield entry if isinstance(entry, InputError) else solved[index]
 
 
-# --------------------------------------------------------------------------- batching
-
-
 def load_solver(task: str, model_spec: str | None, device: str = "auto", *,
                 halt: str = "adaptive", max_segments: int | None = None,
                 batch_size: int = 64) -> tuple[Solver, str]:
@@ -261,6 +258,9 @@ def load_solver(task: str, model_spec: str | None, device: str = "auto", *,
     except IncompatibleModelError as exc:
         raise IncompatibleModelError(f"model {entry.name} cannot solve {task}: {exc}") from None
     return solver, entry.name
+
+
+# --------------------------------------------------------------------------- batching
 
 
 class _Failure:
