@@ -11,6 +11,8 @@ from hrm_cli.completion import model_names
 
 F = TypeVar("F", bound=Callable)
 TASKS = ("sudoku", "maze", "arc")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+"""`--dtype` choices: hrm.model.config.FORWARD_DTYPES, repeated so that --help needs no torch."""
 
 
 def puzzle_model_options(function: F) -> F:

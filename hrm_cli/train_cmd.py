@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from hrm.train.config import TrainConfig
     from hrm.train.loop import TrainOutcome
 
-from hrm_cli.options import TASKS
+from hrm_cli.options import DTYPES, TASKS
 
 PRESETS = ("paper", "small", "tiny")
 
@@ -113,7 +113,7 @@ _model_options = _options(
     click.option("--halt-max-steps", type=POSITIVE, help="ACT: most segments per puzzle [16]."),
     click.option("--halt-exploration-prob", type=PROBABILITY,
                  help="ACT: exploration probability [0.1]."),
-    click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+    click.option("--dtype", type=click.Choice(DTYPES),
                  help="Activation dtype [auto: bfloat16 on GPUs, float32 on the CPU]. "
                       "bfloat16 also pays on CPUs with AMX (Sapphire Rapids and later)."),
 )
@@ -457,7 +457,7 @@ Examples:
 @click.option("--max-segments", type=POSITIVE,
               help="Segment budget; more than in training scales inference time "
                    "[the trained halt_max_steps].")
-@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+@click.option("--dtype", type=click.Choice(DTYPES),
               help="Activation dtype [the model's own: auto = bfloat16 on GPUs, float32 on "
                    "the CPU].")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",

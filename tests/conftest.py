@@ -1,8 +1,10 @@
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from threads import torch_threads
 
 # CI runs the property tests derandomized, so a run is reproducible and a landing is not
 # blocked by a new random example; locally they explore fresh examples each run.
@@ -17,3 +19,22 @@ OFFICIAL = FIXTURES / "official-hrm"
 @pytest.fixture
 def official_datasets() -> Path:
     return OFFICIAL / "datasets"
+
+
+@pytest.fixture
+def hrm_home(tmp_path, monkeypatch) -> Path:
+    """A fresh cache folder (HRM_HOME), the network allowed, and quick download retries."""
+    from hrm.datasets import download
+
+    monkeypatch.setenv("HRM_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HRM_OFFLINE", raising=False)
+    monkeypatch.setattr(download, "RETRY_BACKOFF_S", 0.01)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    # Tiny models run fastest on one thread, and a shared 2-core machine stalls OpenMP
+    # barriers when another process holds a core.
+    with torch_threads(1):
+        yield

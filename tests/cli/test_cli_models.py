@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from conftest import OFFICIAL
 from http_server import LocalServer
 
-from hrm.datasets import download as dl
 from hrm.datasets.tasks import task_metadata
 from hrm.model import HRM, HRMConfig, save_bundle
 from hrm_cli.main import cli, main
@@ -21,12 +20,7 @@ REPO = "sapientinc/HRM-checkpoint-sudoku-extreme"
 PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("HRM_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("HRM_OFFLINE", raising=False)
-    monkeypatch.setattr(dl, "RETRY_BACKOFF_S", 0.01)
-    return tmp_path / "home"
+pytestmark = pytest.mark.usefixtures("hrm_home")
 
 
 @pytest.fixture
@@ -63,10 +57,10 @@ def test_empty_cache():
     assert json.loads(models("list", "--format", "json").stdout) == []
 
 
-def test_import_list_info_path_rm(bundle, home):
+def test_import_list_info_path_rm(bundle, hrm_home):
     imported = models("import", str(bundle))
     assert imported.exit_code == 0, imported.output
-    folder = home / "models" / "tiny-sudoku"
+    folder = hrm_home / "models" / "tiny-sudoku"
     assert imported.stdout == f"{folder}\n" and "imported tiny-sudoku" in imported.stderr
 
     listing = models("list").stdout.splitlines()
@@ -111,7 +105,7 @@ def test_bad_names_are_refused(bundle, capsys, tmp_path, name):
     assert not (tmp_path / "escape").exists()
 
 
-def test_import_an_original_checkpoint(home):
+def test_import_an_original_checkpoint(hrm_home):
     result = models("import", str(RELEASE), "--name", "release")
     assert result.exit_code == 0, result.output
     info = json.loads(models("info", "release", "--format", "json").stdout)
@@ -125,10 +119,10 @@ def test_info_on_a_release_checkpoint_path():
         info.stdout
 
 
-def test_pull_then_solve_with_it(server, home, tmp_path, capsys):
+def test_pull_then_solve_with_it(server, hrm_home, tmp_path, capsys):
     result = models("pull", "hrm-sudoku-extreme")
     assert result.exit_code == 0, result.output
-    folder = home / "models" / "sapientinc" / "HRM-checkpoint-sudoku-extreme"
+    folder = hrm_home / "models" / "sapientinc" / "HRM-checkpoint-sudoku-extreme"
     assert result.stdout == f"{folder}\n"
     assert "downloading" in result.stderr and "is ready" in result.stderr
 

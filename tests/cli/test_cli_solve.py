@@ -36,6 +36,9 @@ RECORD_KEYS = {"index", "source", "input", "answer", "solved", "status", "segmen
                "seconds"}
 
 
+pytestmark = pytest.mark.usefixtures("hrm_home")
+
+
 def make_bundle(folder: Path, task: str, vocab: int, seq_len: int) -> Path:
     torch.manual_seed(0)
     model = HRM(HRMConfig.from_preset("tiny", vocab_size=vocab, seq_len=seq_len))
@@ -54,11 +57,6 @@ def models(tmp_path_factory) -> dict[str, Path]:
         "maze": make_bundle(root / "maze", "maze", 6, 900),
         "arc": make_bundle(root / "arc", "arc", 12, 900),
     }
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("HRM_HOME", str(tmp_path / "home"))
 
 
 def solve(*args: str, input: str | bytes | None = None):

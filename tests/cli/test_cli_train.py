@@ -24,12 +24,7 @@ TINY = ["--preset", "tiny", "--batch-size", "16", "--lr", "1e-3", "--warmup-step
         "--halt-max-steps", "3", "--log-interval", "1", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -240,3 +235,10 @@ def test_help_shows_the_options(capsys):
         assert option in out
     code, out, _ = run(["eval", "--help"], capsys)
     assert code == 0 and "--max-segments" in out and "--format" in out
+
+
+def test_dtype_choices_are_the_models():
+    from hrm.model.config import FORWARD_DTYPES
+    from hrm_cli.options import DTYPES
+
+    assert DTYPES == FORWARD_DTYPES

@@ -39,6 +39,9 @@ SEGMENTS = 4  # the tiny preset's halt_max_steps
 SHAPES = {"sudoku": (11, 81), "sudoku4": (6, 16), "maze": (6, 900), "arc": (12, 900)}
 
 
+pytestmark = pytest.mark.usefixtures("hrm_home")
+
+
 def make_bundle(folder: Path, task: str, vocab: int, seq_len: int) -> Path:
     torch.manual_seed(0)
     model = HRM(HRMConfig.from_preset("tiny", vocab_size=vocab, seq_len=seq_len))
@@ -51,11 +54,6 @@ def models(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("watch-models")
     return {name: make_bundle(root / name, name.rstrip("4"), *shape)
             for name, shape in SHAPES.items()}
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("HRM_HOME", str(tmp_path / "home"))
 
 
 def make_app(task: str, example: str, model: Path | str, *, halt: str = "max",

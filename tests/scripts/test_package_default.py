@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+from threads import torch_threads
 
 from hrm.model import load_bundle
 from hrm_cli.main import main
@@ -23,12 +23,12 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "package_default.py"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, Path]:
     """A real tiny run and an `hrm eval --format json` report of it."""
-    torch.set_num_threads(1)
     data = sudoku4_dataset(64, 16)
     run = tmp_path_factory.mktemp("run") / "run"
-    assert main(["train", "sudoku", "--data", str(data), "--out", str(run), "--steps", "2",
-                 "--preset", "tiny", "--batch-size", "16", "--halt-max-steps", "2",
-                 "--device", "cpu", "-q"]) == 0
+    with torch_threads(1):
+        assert main(["train", "sudoku", "--data", str(data), "--out", str(run), "--steps", "2",
+                     "--preset", "tiny", "--batch-size", "16", "--halt-max-steps", "2",
+                     "--device", "cpu", "-q"]) == 0
     report = run.parent / "eval.json"
     done = subprocess.run([sys.executable, "-m", "hrm_cli", "eval", str(run), "--format", "json",
                            "-q", "--device", "cpu"], capture_output=True, text=True, check=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from threads import torch_threads
 from train_helpers import checkpoint_weights, sudoku4_dataset, tiny_config
 
 from hrm.train.checkpoint import CHECKPOINT_NAME, CheckpointReader
@@ -47,14 +48,10 @@ def data() -> Path:
 def single(data, tmp_path_factory) -> Path:
     """The 1-process reference run, in this process."""
     run = tmp_path_factory.mktemp("single") / "run"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         config = tiny_config(data, run, steps=6, batch=16, eval_interval=1, eval_batch_size=10,
                              architecture={"halt_exploration_prob": 0.0})
         assert train(config).status == "finished"
-    finally:
-        torch.set_num_threads(threads)
     return run
 
 

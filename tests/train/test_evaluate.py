@@ -34,12 +34,7 @@ ARC_BUILT = Path(__file__).resolve().parents[1] / "fixtures" / "official-hrm" / 
     / "arc-built"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_model(vocab: int, seq_len: int, identifiers: int = 1, seed: int = 0) -> HRM:

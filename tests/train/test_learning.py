@@ -29,26 +29,21 @@ STEPS = 1200
 
 
 @pytest.mark.slow
-def test_exact_accuracy_on_held_out_puzzles_rises_far_above_chance(tmp_path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and the machine is shared
-    try:
-        data = sudoku4_dataset(train=2000, test=200, aug=8, clues=10)
-        recipe = recipe_for("sudoku").with_overrides(
-            global_batch_size=64, lr=2e-3, puzzle_emb_lr=2e-3, warmup_steps=20,
-            weight_decay=0.1, eval_interval=5)  # an evaluation every 5 epochs (~156 steps)
-        config = build_config(
-            "sudoku", data, tmp_path / "run", preset="tiny", recipe=recipe,
-            architecture={"hidden_size": 64, "num_heads": 2, "puzzle_emb_ndim": 0,
-                          "halt_max_steps": 4},
-            steps=STEPS, log_interval=50, checkpoint_interval=0, eval_batch_size=200,
-            device="cpu", seed=0)
+def test_exact_accuracy_on_held_out_puzzles_rises_far_above_chance(tmp_path, one_thread):
+    data = sudoku4_dataset(train=2000, test=200, aug=8, clues=10)
+    recipe = recipe_for("sudoku").with_overrides(
+        global_batch_size=64, lr=2e-3, puzzle_emb_lr=2e-3, warmup_steps=20,
+        weight_decay=0.1, eval_interval=5)  # an evaluation every 5 epochs (~156 steps)
+    config = build_config(
+        "sudoku", data, tmp_path / "run", preset="tiny", recipe=recipe,
+        architecture={"hidden_size": 64, "num_heads": 2, "puzzle_emb_ndim": 0,
+                      "halt_max_steps": 4},
+        steps=STEPS, log_interval=50, checkpoint_interval=0, eval_batch_size=200,
+        device="cpu", seed=0)
 
-        torch.manual_seed(config.seed)
-        untrained = evaluate(HRM(config.model_config), EvalLoader(data, 200))
-        outcome = train(config)
-    finally:
-        torch.set_num_threads(threads)
+    torch.manual_seed(config.seed)
+    untrained = evaluate(HRM(config.model_config), EvalLoader(data, 200))
+    outcome = train(config)
 
     assert outcome.status == "finished"
     evals = [json.loads(line) for line in (tmp_path / "run" / "evals.jsonl").read_text()

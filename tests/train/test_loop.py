@@ -20,15 +20,7 @@ from hrm.train.loop import Trainer, prepare_run, train
 from hrm.train.recipes import RECIPES, recipe_for
 from hrm.train.schedule import lr_at
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models run fastest on one thread, and a shared 2-core machine stalls OpenMP
-    # barriers when another process holds a core.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

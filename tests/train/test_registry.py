@@ -10,7 +10,6 @@ import torch
 from conftest import OFFICIAL
 from http_server import LocalServer
 
-from hrm.datasets import download as dl
 from hrm.datasets.errors import DownloadError, HRMDataError, OfflineError
 from hrm.datasets.tasks import IncompatibleModelError, task_metadata
 from hrm.model import HRM, CheckpointError, HRMConfig, import_official, save_bundle
@@ -21,12 +20,7 @@ RELEASE = OFFICIAL / "model"
 SUDOKU_REPO = "sapientinc/HRM-checkpoint-sudoku-extreme"
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("HRM_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("HRM_OFFLINE", raising=False)
-    monkeypatch.setattr(dl, "RETRY_BACKOFF_S", 0.01)
-    return tmp_path / "home"
+pytestmark = pytest.mark.usefixtures("hrm_home")
 
 
 @pytest.fixture
@@ -74,11 +68,11 @@ def test_no_model_message_names_the_ways_to_get_one():
 # --------------------------------------------------------------------------- import
 
 
-def test_import_a_bundle_then_list_find_resolve_and_remove(tmp_path, home):
+def test_import_a_bundle_then_list_find_resolve_and_remove(tmp_path, hrm_home):
     source = make_bundle(tmp_path / "my-model")
     entry = registry.import_model(source)
     assert entry.name == "my-model" and entry.kind == "cached" and entry.task == "sudoku"
-    assert entry.path == home / "models" / "my-model"
+    assert entry.path == hrm_home / "models" / "my-model"
     assert sorted(p.name for p in entry.path.iterdir()) == [
         ".complete.json", "config.json", "model.safetensors"]
     assert [e.name for e in registry.list_models()] == ["my-model"]
@@ -98,8 +92,8 @@ def test_import_a_bundle_then_list_find_resolve_and_remove(tmp_path, home):
     with pytest.raises(ModelNotFoundError, match="several"):
         registry.resolve(None, "sudoku")
 
-    assert registry.remove("second") == home / "models" / "second"
-    assert not (home / "models" / "second").exists()
+    assert registry.remove("second") == hrm_home / "models" / "second"
+    assert not (hrm_home / "models" / "second").exists()
     with pytest.raises(ModelNotFoundError):
         registry.remove("second")
 
@@ -178,10 +172,10 @@ def test_remove_refuses_shipped_models():
 # --------------------------------------------------------------------------- pull
 
 
-def test_pull_downloads_converts_and_caches(server, home):
+def test_pull_downloads_converts_and_caches(server, hrm_home):
     serve_release(server)
     entry = registry.pull("hrm-sudoku-extreme", quiet=True)
-    folder = home / "models" / "sapientinc" / "HRM-checkpoint-sudoku-extreme"
+    folder = hrm_home / "models" / "sapientinc" / "HRM-checkpoint-sudoku-extreme"
     assert entry.name == SUDOKU_REPO and entry.path == folder and entry.task == "sudoku"
     assert not any(p.name.endswith(".download") for p in folder.parent.iterdir())
     config = json.loads((folder / "config.json").read_text())
@@ -201,10 +195,10 @@ def test_pull_downloads_converts_and_caches(server, home):
     assert len(server.requests) == count + 2
 
     registry.remove("hrm-sudoku-extreme")
-    assert not (home / "models" / "sapientinc").exists()  # the empty owner folder went too
+    assert not (hrm_home / "models" / "sapientinc").exists()  # the empty owner folder went too
 
 
-def test_pull_resumes_a_cut_download(server, home):
+def test_pull_resumes_a_cut_download(server, hrm_home):
     serve_release(server)
     server.add(f"/{SUDOKU_REPO}/resolve/main/checkpoint",
                (RELEASE / "checkpoint").read_bytes(), cut_after=100_000, cuts_left=1)
@@ -236,7 +230,7 @@ def test_pull_other_repositories_needs_a_task(server):
         registry.pull("no-such-model", quiet=True)
 
 
-def test_pull_a_missing_file_and_a_broken_checkpoint(server, home):
+def test_pull_a_missing_file_and_a_broken_checkpoint(server, hrm_home):
     with pytest.raises(DownloadError, match="404"):
         registry.pull("hrm-maze-30x30-hard", quiet=True)
     repo = "sapientinc/HRM-checkpoint-ARC-2"
@@ -246,4 +240,4 @@ def test_pull_a_missing_file_and_a_broken_checkpoint(server, home):
     with pytest.raises(CheckpointError, match="checkpoint"):
         registry.pull("hrm-arc-2", quiet=True)
     assert registry.cached_models() == []
-    assert not (home / "models" / "sapientinc" / ".HRM-checkpoint-ARC-2.download").exists()
+    assert not (hrm_home / "models" / "sapientinc" / ".HRM-checkpoint-ARC-2.download").exists()
