@@ -268,9 +268,11 @@ def _parse_text(
 
 def _is_one_line_puzzle(cells: str) -> bool:
     # 16 cells is a one-line 4x4 puzzle or a row of a 16x16 grid. A 16x16 row can only be
-    # told apart by its digits: a row that holds only 4x4 cells is read as a 4x4 puzzle.
+    # told apart by its digits: a row that holds only 4x4 cells is read as a 4x4 puzzle, and
+    # so is a line that is no 16x16 row either, so its bad character is reported on it.
     if len(cells) == 16:
-        return all(_cell_value(ch, 4) is not None for ch in cells)
+        return all(_cell_value(ch, 4) is not None for ch in cells) or \
+            any(_cell_value(ch, 16) is None for ch in cells)
     return _size_for_cell_count(len(cells)) is not None
 
 

@@ -1,5 +1,6 @@
 import contextlib
 import io
+import random
 
 import numpy as np
 import pytest
@@ -58,7 +59,6 @@ def test_json_object_list_and_rows():
 
 @pytest.mark.parametrize("n", [4, 9, 16])
 def test_every_size_round_trips_through_both_layouts(n):
-    import random
 
     solution = random_solution(n, random.Random(n))
     puzzle = solution.copy()
@@ -83,6 +83,21 @@ def test_bad_lines_are_reported_and_the_rest_still_read():
     kinds = [type(i).__name__ for i in items]
     assert kinds == ["SudokuPuzzle", "PuzzleParseError", "PuzzleParseError", "SudokuPuzzle"]
     assert items[1].line == 2 and items[2].line == 3
+
+
+def test_a_bad_16_cell_line_is_a_bad_4x4_puzzle_not_the_start_of_a_grid():
+    # 'Q' is no 16x16 cell either, so the line cannot open a 16x16 grid: the error belongs to
+    # it, and the next lines are read on their own.
+    text = "\n".join(["41.2234.14...21.", "41.2Q34.14...21.", "1.422.3.421..12",
+                      "41.2234.14...21."])
+    items = list(sudoku.iter_puzzles(io.StringIO(text), "b.txt"))
+    assert [type(i).__name__ for i in items] == [
+        "SudokuPuzzle", "PuzzleParseError", "PuzzleParseError", "SudokuPuzzle"]
+    assert items[1].line == 2 and "character 'Q'" in items[1].message
+    assert items[2].line == 3 and "found 15 cells" in items[2].message
+    # A line of valid 16x16 cells is still the first row of a 16x16 grid.
+    grid = sudoku.format_grid(random_solution(16, random.Random(0)))
+    assert sudoku.parse(grid)[0].size == 16
 
 
 @pytest.mark.parametrize(
@@ -187,7 +202,6 @@ def _deadly_rectangle(answer: np.ndarray) -> list[tuple[int, int]] | None:
 
 
 def test_uniqueness_detects_two_solutions():
-    import random
 
     answer = next(
         grid
@@ -217,7 +231,6 @@ boards = st.builds(
 @settings(max_examples=60, deadline=None)
 @given(boards)
 def test_augmentation_keeps_pairs_valid_and_inverts(case):
-    import random
 
     n, seed, hole_fraction = case
     solution = random_solution(n, random.Random(seed))
