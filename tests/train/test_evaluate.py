@@ -237,3 +237,25 @@ def test_targets_are_runs_checkpoints_and_bundles(tmp_path):
     metadata = load_split(ARC_BUILT, "test").metadata
     with pytest.raises(TrainingError, match="the dataset has vocab 12"):
         check_model_fits(from_run.model, metadata, ARC_BUILT)
+
+
+def test_mazes_score_any_shortest_path_not_only_the_labelled_one():
+    from hrm.datasets import maze
+    from hrm.train.evaluate import _other_shortest_paths
+
+    # Two shortest paths round the centre wall; the label takes the top one.
+    puzzle = maze.parse("S  \n # \n  G\n")[0].grid
+    label = maze.parse("Soo\n #o\n  G\n")[0].solution
+    other = maze.parse("S  \no# \nooG\n")[0].solution
+    moved_wall = maze.parse("S  \no  \nooG\n")[0].solution  # the centre wall is gone
+    too_long = label.copy()
+    too_long[2, 0] = maze.PATH  # a stray path cell: one more than the shortest
+    answers = [other, moved_wall, too_long, other]
+
+    def tokens(grids):
+        return torch.from_numpy(np.stack([maze.encode(g) for g in grids]).astype(np.int64))
+
+    inputs, labels = tokens([puzzle] * 4), tokens([label] * 4)
+    rows = torch.tensor([True, True, True, False])  # the last is padding
+    found = _other_shortest_paths(inputs, labels, tokens(answers), rows)
+    assert found.tolist() == [True, False, False, False]
