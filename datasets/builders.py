@@ -219,21 +219,26 @@ def build_maze_split(
     subsample: int | None = None,
     min_rating: int | None = None,
     progress: Progress | None = None,
+    canvas: int | None = None,
 ) -> tuple[DatasetMetadata, dict[str, PuzzleSet]]:
     """One split: every maze is a group of itself and its first `aug` dihedral variants
-    (aug = 7 is the original builder's `aug=True`)."""
+    (aug = 7 is the original builder's `aug=True`). With `canvas`, each maze sits in the
+    top-left corner of a canvas x canvas grid of walls, as `hrm solve` pads a smaller maze."""
     if not 0 <= aug <= 7:
         raise ValueError("maze augmentation uses the 8 dihedral transforms: --aug 0..7")
+    side = data.questions.shape[1]
+    if canvas is not None and not side <= canvas <= maze.MAX_SIZE:
+        raise ValueError(f"{side}x{side} mazes need a canvas of {side}..{maze.MAX_SIZE}")
     questions, answers = _select(data, subsample, min_rating, rng)
     builder = SplitBuilder()
     for done, (q, a) in enumerate(zip(questions, answers, strict=True), start=1):
         for tid in range(aug + 1):
             q_aug, a_aug = maze.augment(q, a, tid)
-            builder.add_puzzle([(maze.encode(q_aug), maze.encode(a_aug))])
+            builder.add_puzzle([(maze.encode(q_aug, canvas), maze.encode(a_aug, canvas))])
         builder.end_group()
         if progress:
             progress(done)
-    side = data.questions.shape[1]
+    side = canvas or side
     puzzle_set = builder.build(np.uint8, side * side)
     return _single_example_metadata(puzzle_set, maze.VOCAB_SIZE), {"all": puzzle_set}
 
@@ -254,13 +259,23 @@ def build_from_csv(
     min_rating: int | None = None,
     overwrite: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    canvas: int | None = None,
 ) -> Path:
-    """Build `out` from split name -> CSV; only `train` is subsampled and augmented."""
+    """Build `out` from split name -> CSV; only `train` is subsampled and augmented.
+    `canvas` (mazes only) pads every maze into a canvas x canvas grid of walls."""
     reader, build_split = SPLIT_BUILDERS[task]
+    extra = {"canvas": canvas} if canvas is not None else {}
+    if extra and task != "maze":
+        raise ValueError("a canvas applies to mazes only")
     rng = np.random.RandomState(seed)
     splits = {}
     for split_name, path in csv_files.items():
         data = reader(path)
+        if canvas is not None and data.questions.shape[1] > canvas:
+            side = data.questions.shape[1]
+            raise PuzzleParseError(
+                f"{side}x{side} mazes do not fit a {canvas}x{canvas} canvas", str(path), None
+            )
         is_train = split_name == "train"
         total = len(data.questions) if not (is_train and subsample) else subsample
 
@@ -275,5 +290,6 @@ def build_from_csv(
             subsample=subsample if is_train else None,
             min_rating=min_rating,
             progress=report,
+            **extra,
         )
     return write_dataset(out, splits, ["<blank>"], overwrite=overwrite)

@@ -217,6 +217,7 @@ Examples:
   hrm datasets build sudoku-extreme --subsample 1000 --aug 1000
   hrm datasets build train.csv --test test.csv --aug 100 --out data/my-sudoku
   hrm datasets build maze-30x30-hard-1k --aug 7
+  hrm datasets build maze11.csv --test maze11-test.csv --canvas 12 --out data/maze11
   hrm datasets build arc-agi-1 concept-arc --aug 1000 --out data/arc-1-aug-1000
 """
 )
@@ -259,9 +260,17 @@ Examples:
     default=None,
     help="Drop puzzles rated below this (sudoku, maze).",
 )
+@click.option(
+    "--canvas",
+    type=click.IntRange(min=2, max=30),
+    default=None,
+    help="Mazes: put each maze in the top-left corner of an NxN grid of walls. A wall border "
+    "keeps the flattened rows from touching, and one model then serves every size up to N.",
+)
 @click.option("--force", is_flag=True, help="Replace --out if it already holds a dataset.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def build(sources, test_csv, out, subsample, aug, seed, min_rating, force, quiet) -> None:
+def build(sources, test_csv, out, subsample, aug, seed, min_rating, canvas, force,
+          quiet) -> None:
     """Build a training dataset in the original HRM format.
 
     SOURCES is a known dataset name (fetched into the cache first if needed), a CSV in the
@@ -276,6 +285,8 @@ def build(sources, test_csv, out, subsample, aug, seed, min_rating, force, quiet
             raise click.UsageError("--subsample and --min-rating apply to sudoku and maze")
     elif task == "maze" and aug is not None and aug > 7:
         raise click.BadParameter("mazes have 8 symmetries: use --aug 0..7", param_hint="--aug")
+    if canvas is not None and task != "maze":
+        raise click.UsageError("--canvas applies to mazes")
     aug = aug if aug is not None else (1000 if task == "arc" else 0)
     seed = seed if seed is not None else (42 if task == "arc" else 0)
     if out is None:
@@ -312,6 +323,7 @@ def build(sources, test_csv, out, subsample, aug, seed, min_rating, force, quiet
                 min_rating=min_rating,
                 overwrite=force,
                 progress=csv_progress,
+                canvas=canvas,
             )
     click.echo(str(out))
 

@@ -2,7 +2,9 @@ import csv
 import io
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -181,3 +183,33 @@ def test_build_offline_without_a_cached_copy_is_a_clear_error(tmp_path, capsys, 
     monkeypatch.setenv("HRM_OFFLINE", "1")
     code, _, err = run(["datasets", "build", "sudoku-extreme", "-q"], capsys)
     assert code == 1 and "HRM_OFFLINE" in err and "Traceback" not in err
+
+
+def test_build_mazes_on_a_larger_canvas_as_solve_pads_them(tmp_path, capsys):
+    from hrm.datasets.tasks import get_task
+
+    mazes_csv = tmp_path / "m9.csv"
+    assert run(["datasets", "generate", "maze", "--size", "9", "-n", "6", "--seed", "4",
+                "--out", str(mazes_csv), "-q"], capsys)[0] == 0
+    out = tmp_path / "built"
+    code, _, _ = run(["datasets", "build", str(mazes_csv), "--test", str(mazes_csv),
+                      "--canvas", "12", "--out", str(out), "-q"], capsys)
+    assert code == 0
+    split = load_split(out, "test")
+    assert split.metadata.seq_len == 144
+    puzzles = maze.parse(mazes_csv.read_text(), str(mazes_csv))
+    task = get_task("maze")
+    for puzzle, inputs, labels in zip(puzzles, split.all.inputs, split.all.labels, strict=True):
+        # the same tokens `hrm solve` feeds a 12x12 model for this 9x9 maze
+        assert np.array_equal(inputs, task.encode(puzzle, 144))
+        grid = maze.decode(labels)
+        assert np.array_equal(grid[:9, :9], puzzle.solution)
+        assert (grid[9:] == maze.WALL).all() and (grid[:, 9:] == maze.WALL).all()
+
+    code, _, err = run(["datasets", "build", str(mazes_csv), "--canvas", "8",
+                        "--out", str(tmp_path / "small"), "-q"], capsys)
+    assert code == 1 and "m9.csv: 9x9 mazes do not fit a 8x8 canvas" in err
+    assert not (tmp_path / "small").exists()
+    sudoku_csv = Path(__file__).resolve().parents[2] / "examples" / "sudoku.csv"
+    code, _, err = run(["datasets", "build", str(sudoku_csv), "--canvas", "12"], capsys)
+    assert code == 2 and "--canvas applies to mazes" in err
