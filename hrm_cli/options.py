@@ -13,6 +13,8 @@ F = TypeVar("F", bound=Callable)
 TASKS = ("sudoku", "maze", "arc")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 """`--dtype` choices: hrm.model.config.FORWARD_DTYPES, repeated so that --help needs no torch."""
+GRADIENTS = ("one-step", "last-cycle", "full")
+"""`hrm train --gradient` choices: hrm.model.config.GRADIENTS, repeated for the same reason."""
 
 
 def puzzle_model_options(function: F) -> F:

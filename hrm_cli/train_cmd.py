@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from hrm.train.config import TrainConfig
     from hrm.train.loop import TrainOutcome
 
-from hrm_cli.options import DTYPES, TASKS
+from hrm_cli.options import DTYPES, GRADIENTS, TASKS
 
 PRESETS = ("paper", "small", "tiny")
 
@@ -36,6 +36,7 @@ MODEL_OPTIONS = {
     "l_cycles": "L_cycles", "puzzle_emb_ndim": "puzzle_emb_ndim",
     "pos_encodings": "pos_encodings", "halt_max_steps": "halt_max_steps",
     "halt_exploration_prob": "halt_exploration_prob", "dtype": "forward_dtype",
+    "gradient": "gradient",
 }
 # option name -> TrainConfig field
 RUN_OPTIONS = {
@@ -110,6 +111,10 @@ _model_options = _options(
                  help="Puzzle-embedding width; 0 disables it."),
     click.option("--pos-encodings", type=click.Choice(["rope", "learned"]),
                  help="Rotary (nothing stored) or a learned table per position [rope]."),
+    click.option("--gradient", type=click.Choice(GRADIENTS),
+                 help="Updates of a segment to backpropagate: the final L and H ones "
+                 "(one-step, the paper's), the last H cycle (last-cycle, as TRM) or all "
+                 "(full; more compute per step) [one-step]."),
     click.option("--halt-max-steps", type=POSITIVE, help="ACT: most segments per puzzle [16]."),
     click.option("--halt-exploration-prob", type=PROBABILITY,
                  help="ACT: exploration probability [0.1]."),

@@ -14,6 +14,7 @@ import torch
 
 POS_ENCODINGS = ("rope", "learned")
 FORWARD_DTYPES = ("auto", "float32", "bfloat16", "float16")
+GRADIENTS = ("one-step", "last-cycle", "full")
 
 
 @dataclass
@@ -56,6 +57,11 @@ class HRMConfig:
     """RoPE base frequency."""
     rms_norm_eps: float = 1e-5
     """Epsilon of the weightless RMSNorm after every residual add."""
+    gradient: str = "one-step"
+    """Training only: which updates of a segment are backpropagated. "one-step": the final
+    L and H updates (the paper's one-step approximation); "last-cycle": the last H cycle,
+    its L_cycles L updates and its H update (as TRM); "full": every update of the segment.
+    Earlier segments are never backpropagated (their state is carried detached)."""
 
     # --- adaptive computation time (ACT) ----------------------------------------------
     halt_max_steps: int = 16
@@ -91,6 +97,8 @@ class HRMConfig:
                              f"got {self.pos_encodings!r}")
         if self.pos_encodings == "rope" and self.head_dim % 2:
             raise ValueError(f"RoPE needs an even head_dim, got {self.head_dim}")
+        if self.gradient not in GRADIENTS:
+            raise ValueError(f"gradient must be one of {GRADIENTS}, got {self.gradient!r}")
         if self.forward_dtype not in FORWARD_DTYPES:
             raise ValueError(f"forward_dtype must be one of {FORWARD_DTYPES}, "
                              f"got {self.forward_dtype!r}")

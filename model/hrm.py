@@ -207,18 +207,23 @@ class HRM(nn.Module):
         rope: RopeTables = self.rotary_emb() if self.rotary_emb is not None else None
         x = self.input_embeddings(inputs, puzzle_identifiers)
 
-        # All updates but the final L and H ones: no graph (one-step gradient).
-        with torch.no_grad():
-            for h in range(cfg.H_cycles):
-                for l_step in range(cfg.L_cycles):
-                    if h == cfg.H_cycles - 1 and l_step == cfg.L_cycles - 1:
-                        break  # the final L update runs below, with gradient
+        # Updates before the backpropagated ones build no graph: with the paper's one-step
+        # gradient that is all but the final L and H updates.
+        tracked_L = {"one-step": 1, "last-cycle": cfg.L_cycles,
+                     "full": cfg.H_cycles * cfg.L_cycles}[cfg.gradient]
+        first_tracked_L = cfg.H_cycles * cfg.L_cycles - tracked_L
+        for h in range(cfg.H_cycles):
+            for l_step in range(cfg.L_cycles):
+                if h * cfg.L_cycles + l_step >= first_tracked_L:
                     z_L = self.L_level(z_L, z_H + x, rope)
-                if h < cfg.H_cycles - 1:
+                else:
+                    with torch.no_grad():
+                        z_L = self.L_level(z_L, z_H + x, rope)
+            if h == cfg.H_cycles - 1 or cfg.gradient == "full":
+                z_H = self.H_level(z_H, z_L, rope)
+            else:
+                with torch.no_grad():
                     z_H = self.H_level(z_H, z_L, rope)
-
-        z_L = self.L_level(z_L, z_H + x, rope)
-        z_H = self.H_level(z_H, z_L, rope)
 
         logits = self.lm_head(z_H)[:, self.puzzle_emb_len:]
         # Halting is decided from the first position (the puzzle-embedding slot).

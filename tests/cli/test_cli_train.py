@@ -237,8 +237,9 @@ def test_help_shows_the_options(capsys):
     assert code == 0 and "--max-segments" in out and "--format" in out
 
 
-def test_dtype_choices_are_the_models():
+def test_dtype_and_gradient_choices_are_the_models():
     from hrm.model.config import FORWARD_DTYPES
-    from hrm_cli.options import DTYPES
+    from hrm.model.config import GRADIENTS as MODEL_GRADIENTS
+    from hrm_cli.options import DTYPES, GRADIENTS
 
-    assert DTYPES == FORWARD_DTYPES
+    assert DTYPES == FORWARD_DTYPES and GRADIENTS == MODEL_GRADIENTS

@@ -107,16 +107,36 @@ def test_one_step_gradient_matches_an_explicit_computation():
     assert not carry.z_H.requires_grad and not carry.z_L.requires_grad
 
 
-def test_only_the_last_L_and_H_updates_build_a_graph():
-    model = tiny_model().train()
+@pytest.mark.parametrize("gradient, tracked_L, tracked_H", [
+    ("one-step", [False, False, False, True], [False, True]),
+    ("last-cycle", [False, False, True, True], [False, True]),
+    ("full", [True] * 4, [True] * 2),
+])
+def test_only_the_chosen_updates_build_a_graph(gradient, tracked_L, tracked_H):
+    model = tiny_model(gradient=gradient).train()
     batch = random_batch(model.config, 2)
     record: dict[str, list[bool]] = {"H": [], "L": []}
     model.H_level.register_forward_hook(lambda m, a, out: record["H"].append(out.requires_grad))
     model.L_level.register_forward_hook(lambda m, a, out: record["L"].append(out.requires_grad))
     model(model.initial_carry(batch), batch)
     # 4 L and 2 H updates per segment; the second segment is the Q-target forward (no grad).
-    assert record["L"] == [False, False, False, True] + [False] * 4
-    assert record["H"] == [False, True] + [False] * 2
+    assert record["L"] == tracked_L + [False] * 4
+    assert record["H"] == tracked_H + [False] * 2
+
+
+def test_full_gradient_matches_backpropagation_through_every_update():
+    model = tiny_model(gradient="full").eval()
+    batch = random_batch(model.config, 3)
+    params = list(model.parameters())
+    _, outputs = model(model.initial_carry(batch), batch)
+    q = torch.stack((outputs["q_halt_logits"], outputs["q_continue_logits"]), -1)
+    got = torch.autograd.grad(_loss(outputs["logits"], q), params, allow_unused=True)
+    logits, q_ref = _explicit_segment(model, batch, one_step=False)
+    want = torch.autograd.grad(_loss(logits, q_ref), params, allow_unused=True)
+    for p, g, w in zip(params, got, want, strict=True):
+        assert (g is None) == (w is None)
+        if g is not None:
+            assert torch.allclose(g, w, atol=1e-6, rtol=1e-5), p.shape
 
 
 # ----------------------------------------------------------------------------------------
