@@ -289,6 +289,14 @@ def resolve(spec: str | None, task: str) -> ModelEntry:
 def _path_entry(spec: str, path: Path) -> ModelEntry:
     if path.is_dir() and (path / "config.json").is_file():
         config = _read_config(path)
+        from hrm.train.config import RUN_FORMAT  # here: importing it loads torch
+
+        if config.get("format") == RUN_FORMAT:  # a training run: its final bundle
+            if (path / "model" / "config.json").is_file():
+                return _path_entry(spec, path / "model")
+            raise ModelNotFoundError(f"{path}: a training run without its final model yet "
+                                     f"({path / 'model'} appears when it finishes); `hrm eval "
+                                     f"{path}` scores its latest checkpoint")
         return ModelEntry(spec, "bundle", path, _config_task(config), config)
     if path.is_file() and path.name in BUNDLE_FILES:
         return _path_entry(spec, path.parent)

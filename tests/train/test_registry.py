@@ -144,6 +144,17 @@ def test_a_path_is_used_in_place(tmp_path):
         registry.find_model("nothing-here")
 
 
+def test_a_training_run_means_its_final_model(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"format": "hrm-train-run"}))
+    with pytest.raises(ModelNotFoundError, match="a training run without its final model"):
+        registry.find_model(str(run))
+    make_bundle(run / "model")
+    entry = registry.find_model(str(run))
+    assert entry.kind == "bundle" and entry.path == run / "model"
+
+
 def test_a_cached_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
     registry.import_model(make_bundle(tmp_path / "b"), name="mine")
     (tmp_path / "cwd" / "mine").mkdir(parents=True)
