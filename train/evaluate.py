@@ -217,12 +217,12 @@ def evaluate(model: HRM, loader: EvalLoader, *, max_segments: int | None = None,
         last = None
         for step in model.rollout(inputs, batch["puzzle_identifiers"].to(device), halt="max",
                                   max_segments=budget):
-            right = (step.logits.argmax(-1) == labels) & labelled
+            predictions = step.predictions
+            right = (predictions == labels) & labelled
             token_acc = right.sum(-1) / counts.clamp_min(1)
             exact = valid & (right.sum(-1) == counts)
             if task == "maze":
-                exact |= _other_shortest_paths(inputs, labels, step.logits.argmax(-1),
-                                               valid & ~exact)
+                exact |= _other_shortest_paths(inputs, labels, predictions, valid & ~exact)
             token_acc = torch.where(valid, token_acc, 0.0)
             s = step.segment
             sums[1 + s] += exact.sum()
