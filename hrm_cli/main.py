@@ -17,7 +17,8 @@ Exit codes:
   0    success
   1    error (bad input file, failed download, missing model, ...)
   2    usage error (unknown option, bad argument)
-  3    finished, but some puzzles were not solved (the answer broke the rules)
+  3    finished, but some puzzles were not solved (the answer broke the rules),
+       or training stopped at --time-limit (resume it)
   130  interrupted (Ctrl-C); training writes a checkpoint first
 """
 

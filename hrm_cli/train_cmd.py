@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ import click
 
 from hrm_cli.completion import model_names
 from hrm_cli.console import progress_bar, stderr_console, stdout_console
-from hrm_cli.errors import EXIT_INTERRUPTED
+from hrm_cli.errors import EXIT_INTERRUPTED, EXIT_UNSOLVED
 
 if TYPE_CHECKING:
     from hrm.train.config import TrainConfig
@@ -46,6 +47,29 @@ RUN_OPTIONS = {
     "quiet": "quiet",
 }
 LAUNCH_OPTIONS = ("gpus", "nproc", "nnodes", "node_rank", "rdzv_endpoint")
+
+
+
+class Duration(click.ParamType):
+    """Seconds, from `600`, `600s`, `10m`, `1h30m` or `2.5h`."""
+
+    name = "duration"
+    _PATTERN = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        match = self._PATTERN.fullmatch(value.strip().lower())
+        seconds = 0.0
+        if match and any(match.groups()):
+            hours, minutes, secs = (float(part or 0) for part in match.groups())
+            seconds = hours * 3600 + minutes * 60 + secs
+        if seconds <= 0:
+            self.fail(f"{value!r} is not a duration above zero (like 600, 45s, 9m, 1h30m)",
+                      param, ctx)
+        return seconds
+
 
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.IntRange(min=0)
@@ -144,6 +168,10 @@ _runtime_options = _options(
     click.option("--tensorboard", is_flag=True, default=None,
                  help="Also log to TensorBoard in RUN_DIR/tensorboard (needs tensorboard)."),
     click.option("--quiet", "-q", is_flag=True, default=None, help="No progress output."),
+    click.option("--time-limit", type=Duration(), metavar="DURATION",
+                 help="Stop after the step during which this much time (600, 9m, 3h50m) "
+                      "has passed since the command started, write a checkpoint and exit 3; "
+                      "--resume continues. For job schedulers' wall-time limits."),
 )
 
 
@@ -157,12 +185,13 @@ Examples:
   hrm train arc --data data/arc-agi-1-aug-1000 --gpus 8 --nnodes 2 --rdzv-endpoint node0:29500
   hrm train sudoku --data data/demo --preset tiny --steps 200 --nproc 2 --device cpu
   hrm train --resume runs/sudoku-20250101-120000
+  hrm train --resume runs/sudoku-20250101-120000 --time-limit 3h50m   # in a 4-hour job
   torchrun --nproc-per-node 8 -m hrm_cli train sudoku --data ...   # external launcher
 
 \b
 Run folder: config.json, metrics.jsonl, evals.jsonl, checkpoint.safetensors and, at the
 end, model/ (a bundle for `hrm solve` / `hrm eval`). Ctrl-C writes a checkpoint and exits
-130; --resume continues the run exactly where it stopped.
+130, --time-limit exits 3; --resume continues the run exactly where it stopped.
 """
 )
 @click.argument("task", type=click.Choice(TASKS), required=False)
@@ -183,6 +212,7 @@ def train(ctx: click.Context, task: str | None, data: str | None, out: str | Non
     Defaults follow the paper's release per task (AdamATan2 + sign-SGD puzzle embeddings,
     warm-up, global batch 768, ACT with up to 16 segments); every value is an option.
     """
+    started = time.time()
     given = {name.rstrip("_") for name in options
              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     options["compile"] = options.pop("compile_")
@@ -192,7 +222,9 @@ def train(ctx: click.Context, task: str | None, data: str | None, out: str | Non
         if task is None or data is None:
             raise click.UsageError("give TASK and --data DIR (or --resume RUN_DIR)")
         config = _new_config(task, data, out, options)
-    outcome = _run(config, bool(resume), options, given)
+    time_limit = options.pop("time_limit")
+    deadline = started + time_limit if time_limit else None
+    outcome = _run(config, bool(resume), options, given, deadline)
     if outcome is None:
         _interrupted_message(config.out, None)
         ctx.exit(EXIT_INTERRUPTED)
@@ -200,7 +232,7 @@ def train(ctx: click.Context, task: str | None, data: str | None, out: str | Non
 
 
 def _run(config: TrainConfig, resume: bool, options: dict[str, Any],
-         given: set[str]) -> TrainOutcome | None:
+         given: set[str], deadline: float | None) -> TrainOutcome | None:
     """Train in this process (alone or as a torchrun rank) or through our launcher.
     None: the launched workers were interrupted before reporting back."""
     from hrm.train.distributed import LaunchSpec, World, launch, require_cuda, resolve_device
@@ -228,11 +260,11 @@ def _run(config: TrainConfig, resume: bool, options: dict[str, Any],
 
     reporter = None if config.quiet else ProgressReporter()
     if not launched:
-        return train(config, resume=resume, reporter=reporter)
+        return train(config, resume=resume, reporter=reporter, deadline=deadline)
     spec = LaunchSpec(nproc_per_node=nproc, nnodes=options["nnodes"],
                       node_rank=options["node_rank"], rdzv_endpoint=options["rdzv_endpoint"])
     try:
-        outcomes = launch(launched_worker, (config, resume, reporter), spec)
+        outcomes = launch(launched_worker, (config, resume, reporter, deadline), spec)
     except KeyboardInterrupt:
         return None
     return _merge_outcomes(outcomes)
@@ -311,15 +343,24 @@ def _merge_outcomes(outcomes: dict[int, TrainOutcome]) -> TrainOutcome:
     return interrupted[0] if interrupted else ranked[0]
 
 
+# A run stopped at --time-limit is unfinished work, like unsolved puzzles: exit 3.
+_EXIT_CODES = {"interrupted": EXIT_INTERRUPTED, "paused": EXIT_UNSOLVED}
+
+
 def _finish(ctx: click.Context, outcome: TrainOutcome, quiet: bool) -> None:
     from hrm.train.distributed import World
 
     external = World.from_env()
     if external is not None and not external.is_main:
-        ctx.exit(EXIT_INTERRUPTED if outcome.status == "interrupted" else 0)
+        ctx.exit(_EXIT_CODES.get(outcome.status, 0))
     if outcome.status == "interrupted":
         _interrupted_message(outcome.run_dir, outcome.step)
         ctx.exit(EXIT_INTERRUPTED)
+    if outcome.status == "paused":
+        click.echo(f"Time limit reached at step {outcome.step} of {outcome.total_steps}; "
+                   f"checkpoint written; continue with: hrm train --resume {outcome.run_dir}",
+                   err=True)
+        ctx.exit(EXIT_UNSOLVED)
     if not quiet:
         final = outcome.final_eval or {}
         summary = f"finished {outcome.step} steps"

@@ -14,7 +14,8 @@ One optimizer step per batch (`Trainer.train_step`):
 The data loader runs in passes of `eval_interval` epochs; the test split is evaluated at the
 end of each pass and at the end of training, and a checkpoint follows every evaluation (and
 every `checkpoint_interval` steps). Ctrl-C finishes the current step, writes a checkpoint and
-returns "interrupted" (the CLI exits 130); the checkpoint holds everything that influences
+returns "interrupted" (the CLI exits 130); past a deadline (`--time-limit`) it does the same
+and returns "paused" (the CLI exits 3). The checkpoint holds everything that influences
 later steps (see `hrm.train.checkpoint`), so a resumed run is the uninterrupted run.
 """
 
@@ -102,7 +103,7 @@ class Reporter:
 class TrainOutcome:
     """How a training process ended; what the launcher's workers return."""
 
-    status: str  # "finished", "interrupted" or "error"
+    status: str  # "finished", "interrupted", "paused" (at --time-limit) or "error"
     step: int = 0
     total_steps: int = 0
     run_dir: str = ""
@@ -121,11 +122,18 @@ class StopRequest:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, grace_s: float = 3.0):
+    def __init__(self, grace_s: float = 3.0, deadline: float | None = None):
         self.requested = False
         self.grace_s = grace_s
+        # Wall-clock time (time.time()) at which to stop as if asked to: `--time-limit`. A
+        # wall clock, not a monotonic one, so launched workers and other nodes share it.
+        self.deadline = deadline
         self._since = 0.0
         self._previous: dict[int, Any] = {}
+
+    @property
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
@@ -332,8 +340,8 @@ class Trainer:
                 if self._pass_ended_unevaluated():
                     self._evaluate_and_checkpoint(logs)
                 ending, batches = self._train_pass(stop, logs)
-                if ending == "interrupted":
-                    return self._outcome("interrupted")
+                if ending in ("interrupted", "paused"):
+                    return self._outcome(ending)
                 if ending == "pass-end":
                     # An empty pass right after resuming means the checkpoint was taken on
                     # the last batch of a pass, before its evaluation: evaluate now. Two
@@ -356,15 +364,18 @@ class Trainer:
 
     def _train_pass(self, stop: Any, logs: RunLogs | None) -> tuple[str, int]:
         """Train through the rest of the data loader's pass: ("pass-end" | "done" |
-        "interrupted", batches trained)."""
+        "interrupted" | "paused", batches trained); "paused" means `stop`'s deadline
+        passed."""
         batches = 0
         for batches, batch in enumerate(self.train_loader, start=1):
             metrics = self.train_step(batch)
-            flag = torch.tensor([1.0 if stop.requested else 0.0], dtype=torch.float64,
-                                device=metrics.device)
-            # One collective per step: the metric sums and "someone pressed Ctrl-C".
-            values = all_reduce_sum(torch.cat([metrics, flag])).cpu().numpy()
-            self._window.add(values[:-1])
+            flags = torch.tensor([float(stop.requested), float(stop.out_of_time)],
+                                 dtype=torch.float64, device=metrics.device)
+            # One collective per step: the metric sums, "someone pressed Ctrl-C" and "some
+            # clock passed --time-limit", so that every rank stops after the same step.
+            values = all_reduce_sum(torch.cat([metrics, flags])).cpu().numpy()
+            interrupted, out_of_time = values[-2] > 0, values[-1] > 0
+            self._window.add(values[:-2])
             started, elapsed_before = self._session
             self.elapsed = elapsed_before + time.perf_counter() - started
             done = self.step >= self.total_steps
@@ -373,10 +384,11 @@ class Trainer:
                 self._window = _Window()
             if done:
                 return "done", batches  # the end beats Ctrl-C: only the bundle is left
-            if values[-1] > 0:
-                self.reporter.message(f"interrupted at step {self.step}: writing a checkpoint")
+            if interrupted or out_of_time:
+                reason = "interrupted" if interrupted else "time limit reached"
+                self.reporter.message(f"{reason} at step {self.step}: writing a checkpoint")
                 self.save_checkpoint()
-                return "interrupted", batches
+                return ("interrupted" if interrupted else "paused"), batches
             interval = self.config.checkpoint_interval
             if interval and self.step % interval == 0:
                 self.save_checkpoint()
@@ -579,10 +591,11 @@ class Trainer:
 # ----------------------------------------------------------------------------------------
 
 
-def train(config: TrainConfig, *, resume: bool = False,
-          reporter: Reporter | None = None) -> TrainOutcome:
+def train(config: TrainConfig, *, resume: bool = False, reporter: Reporter | None = None,
+          deadline: float | None = None) -> TrainOutcome:
     """Run (or resume) `config` in this process, as one rank of the world the environment
-    describes (torchrun / our launcher) or alone. Returns how it ended."""
+    describes (torchrun / our launcher) or alone. Returns how it ended. Past `deadline` (a
+    time.time() value) it stops after the current step with a checkpoint ("paused")."""
     world = World.from_env() or World()
     device = resolve_device(config.device, world)
     setup(world, device)
@@ -593,18 +606,18 @@ def train(config: TrainConfig, *, resume: bool = False,
         _on_rank0_then_all(world, lambda: prepare_run(config, resume, device, world))
         trainer = Trainer(config, world=world, device=device, reporter=reporter,
                           resume=resume)
-        with StopRequest() as stop:
+        with StopRequest(deadline=deadline) as stop:
             return trainer.run(stop)
     finally:
         teardown()
 
 
-def launched_worker(config: TrainConfig, resume: bool,
-                    reporter: Reporter | None) -> TrainOutcome:
+def launched_worker(config: TrainConfig, resume: bool, reporter: Reporter | None,
+                    deadline: float | None = None) -> TrainOutcome:
     """The function our elastic launcher runs in every worker: `train`, with user errors
     returned (the CLI prints them once) instead of raised as worker failures."""
     try:
-        return train(config, resume=resume, reporter=reporter)
+        return train(config, resume=resume, reporter=reporter, deadline=deadline)
     except USER_ERRORS as exc:
         return TrainOutcome("error", run_dir=config.out, message=str(exc))
 

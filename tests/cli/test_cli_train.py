@@ -219,6 +219,36 @@ def test_ctrl_c_writes_a_checkpoint_exits_130_and_resume_matches_a_straight_run(
     assert sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_time_limit_stops_with_a_checkpoint_exits_3_and_resume_finishes(data, tmp_path,
+                                                                        capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run(["train", "sudoku", "--data", data, "--out", out, "--steps",
+                             "100000", "--time-limit", "1s", *TINY], capsys)
+    assert code == 3, err
+    assert "Time limit reached at step " in err and "of 100000" in err
+    assert f"continue with: hrm train --resume {out}" in err and stdout == ""
+    step = json.loads(load_file_metadata(out / "checkpoint.safetensors"))["step"]
+    assert 1 <= step < 100000 and not (out / "model").exists()
+    code, stdout, err = run(["train", "--resume", out, "--steps", step + 2,
+                             "--time-limit", "1h"], capsys)
+    assert code == 0 and f"steps {step} -> {step + 2}" in err and (out / "model").is_dir()
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("600", 600), ("45s", 45), ("9m", 540), ("1h30m", 5400), ("2.5h", 9000), ("1m30s", 90),
+])
+def test_time_limits_read_as_durations(text, seconds):
+    from hrm_cli.train_cmd import Duration
+
+    assert Duration().convert(text, None, None) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "0m", "", "ten", "5x", "m", "1.h", "-5"])
+def test_bad_time_limits_are_usage_errors(text, data, capsys):
+    code, _, err = run(["train", "sudoku", "--data", data, "--time-limit", text], capsys)
+    assert code == 2 and "is not a duration above zero" in err and "Traceback" not in err
+
+
 def load_file_metadata(path: Path) -> str:
     from safetensors import safe_open
 
@@ -231,7 +261,8 @@ def test_help_shows_the_options(capsys):
     assert code == 0
     for option in ("--resume", "--gpus", "--nproc", "--nnodes", "--node-rank",
                    "--rdzv-endpoint", "--puzzle-emb-lr", "--halt-max-steps", "--compile",
-                   "--wandb", "--tensorboard", "--steps", "--epochs", "--preset"):
+                   "--wandb", "--tensorboard", "--steps", "--epochs", "--preset",
+                   "--time-limit"):
         assert option in out
     code, out, _ = run(["eval", "--help"], capsys)
     assert code == 0 and "--max-segments" in out and "--format" in out

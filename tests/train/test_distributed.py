@@ -148,6 +148,17 @@ def test_ctrl_c_reaches_launched_workers_which_checkpoint(data, tmp_path):
     assert 2 <= state["step"] < 5000 and state["world_size"] == 2
 
 
+@pytest.mark.slow
+def test_a_time_limit_stops_every_launched_worker_after_the_same_step(data, tmp_path):
+    run = tmp_path / "run"
+    done = hrm("train", "sudoku", "--data", str(data), "--out", str(run), "--nproc", "2",
+               "--time-limit", "15s", *cli_args(steps=100000))
+    assert done.returncode == 3, done.stderr
+    assert f"hrm train --resume {run}" in done.stderr and "Traceback" not in done.stderr
+    state = CheckpointReader(run / CHECKPOINT_NAME).state
+    assert 1 <= state["step"] < 100000 and state["world_size"] == 2
+
+
 # ----------------------------------------------------------------------------------------
 # Devices, environment, launch settings
 # ----------------------------------------------------------------------------------------
