@@ -2,19 +2,22 @@
 
     python benchmarks/bench_train.py                      # CPU: paper (batch 8), small (32)
     python benchmarks/bench_train.py --steps 10 --presets small
-    python benchmarks/bench_train.py --device cuda        # bf16, batch 768 / 768
+    python benchmarks/bench_train.py --device cuda --compile      # bf16, batch 768 / 768
+    python benchmarks/bench_train.py --device cuda --compile --task maze --gradient full \
+        --presets small --set hidden_size=256 --set num_heads=4
 
-For each preset it builds a synthetic Sudoku-shaped dataset (vocab 11, 81 tokens, one
-puzzle identifier) and times `Trainer.train_step`: the ACT step with the carry, the
-Q-target forward, backward, AdamATan2 and sign-SGD, exactly what `hrm train` runs, after
-`--warmup` untimed steps. It reports samples/s and the achieved FLOP/s as a fraction of
-the best `torch.mm` throughput measured in the same run (float32 on the CPU, bfloat16 on
-CUDA, the dtype training computes in).
+For each preset it builds a synthetic dataset of the task's shapes (Sudoku: vocab 11, 81
+tokens; maze: vocab 6, 900 tokens) and times `Trainer.train_step`: the ACT step with the
+carry, the Q-target forward, backward, AdamATan2 and sign-SGD, exactly what `hrm train`
+runs, after `--warmup` untimed steps. It reports samples/s and the achieved FLOP/s as a
+fraction of the best `torch.mm` throughput measured in the same run (float32 on the CPU,
+bfloat16 on CUDA, the dtype training computes in): on a GPU that fraction is the MFU.
 
 FLOPs per step, counted with `rollout_flops` of bench_rollout.py (matmuls and attention
 only): the segment's forward, the extra no-grad forward for the Q-learning target, and the
-backward through the last L and H updates (2x their forward; the rest of the segment runs
-without grad). A benchmark, not a test: the numbers depend on the machine and its load.
+backward (2x the forward) of the updates that `--gradient` keeps a graph for: the last L
+and H update (one-step, the paper's), the last H cycle (last-cycle) or all (full). A
+benchmark, not a test: the numbers depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -34,20 +37,26 @@ from bench_rollout import rollout_flops
 
 from hrm.datasets.format import DatasetMetadata, PuzzleSet, write_dataset
 from hrm.model import HRMConfig
+from hrm.model.config import GRADIENTS
 from hrm.train.config import build_config
 from hrm.train.loop import Trainer
 from hrm.train.recipes import recipe_for
 
-VOCAB, SEQ_LEN = 11, 81
+# task -> (vocab size, sequence length): the published Sudoku-Extreme and Maze-Hard layouts.
+SHAPES = {"sudoku": (11, 81), "maze": (6, 30 * 30)}
 
 
 def train_step_flops(config: HRMConfig, batch: int) -> int:
     """Matmul + attention FLOPs of one training step on `batch` sequences."""
     segment = rollout_flops(config, batch, 1)
-    # The part with a graph: one L update and one H update (and the heads).
-    with_grad = rollout_flops(dataclasses.replace(config, H_cycles=1, L_cycles=1), batch, 1)
+    # The updates with a graph (the heads always have one): backward costs twice them.
+    with_grad = {
+        "one-step": dataclasses.replace(config, H_cycles=1, L_cycles=1),
+        "last-cycle": dataclasses.replace(config, H_cycles=1),
+        "full": config,
+    }[config.gradient]
     q_target = segment if config.halt_max_steps > 1 else 0
-    return segment + q_target + 2 * with_grad
+    return segment + q_target + 2 * rollout_flops(with_grad, batch, 1)
 
 
 def matmul_peak(size: int, repeats: int, device: torch.device, dtype: torch.dtype) -> float:
@@ -64,24 +73,26 @@ def matmul_peak(size: int, repeats: int, device: torch.device, dtype: torch.dtyp
     return 2 * size**3 / best
 
 
-def synthetic_dataset(root: Path, examples: int) -> Path:
+def synthetic_dataset(root: Path, task: str, examples: int) -> Path:
+    vocab, seq_len = SHAPES[task]
     rng = np.random.default_rng(0)
-    inputs = rng.integers(1, VOCAB, (examples, SEQ_LEN), dtype=np.uint8)
-    labels = rng.integers(2, VOCAB, (examples, SEQ_LEN), dtype=np.uint8)
+    inputs = rng.integers(1, vocab, (examples, seq_len), dtype=np.uint8)
+    labels = rng.integers(2, vocab, (examples, seq_len), dtype=np.uint8)
     index = np.arange(examples + 1, dtype=np.int32)
-    split = (DatasetMetadata(0, 0, 0, VOCAB, SEQ_LEN, 1, examples, 1.0),
+    split = (DatasetMetadata(0, 0, 0, vocab, seq_len, 1, examples, 1.0),
              {"all": PuzzleSet(inputs, labels, np.zeros(examples, np.int32), index, index)})
     return write_dataset(root / "data", {"train": split}, ["<blank>"])
 
 
-def time_training(preset: str, batch: int, steps: int, warmup: int, device: str,
-                  root: Path) -> tuple[HRMConfig, int, float]:
+def time_training(task: str, preset: str, batch: int, steps: int, warmup: int, device: str,
+                  root: Path, architecture: dict[str, object],
+                  compile_: bool) -> tuple[HRMConfig, int, float]:
     """(model config, parameters, best seconds per step over `steps` timed steps)."""
-    data = synthetic_dataset(root / preset, max(batch * (steps + warmup + 1), 1024))
-    recipe = recipe_for("sudoku").with_overrides(global_batch_size=batch, eval_interval=0,
-                                                 epochs=1000)
-    config = build_config("sudoku", data, root / preset / "run", preset=preset,
-                          recipe=recipe, device=device)
+    data = synthetic_dataset(root / preset, task, max(batch * (steps + warmup + 1), 1024))
+    recipe = recipe_for(task).with_overrides(global_batch_size=batch, eval_interval=0,
+                                             epochs=1000)
+    config = build_config(task, data, root / preset / "run", preset=preset, recipe=recipe,
+                          architecture=architecture, device=device, compile=compile_)
     trainer = Trainer(config, device=device)
     trainer.model.train()
     times = []
@@ -95,6 +106,22 @@ def time_training(preset: str, batch: int, steps: int, warmup: int, device: str,
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return trainer.model.config, trainer.model.num_parameters(), min(times)
+
+
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    """`FIELD=VALUE` strings as HRMConfig overrides, values typed like the field's."""
+    defaults = HRMConfig.from_preset("tiny", vocab_size=11, seq_len=81,
+                                     num_puzzle_identifiers=1).to_dict()
+    for task_field in ("vocab_size", "seq_len", "num_puzzle_identifiers"):  # from --task
+        del defaults[task_field]
+    overrides: dict[str, object] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if name not in defaults or not value:
+            raise SystemExit(f"--set {item}: expected FIELD=VALUE with FIELD one of "
+                             f"{', '.join(sorted(defaults))}")
+        overrides[name] = type(defaults[name])(value)
+    return overrides
 
 
 def _sync(device: torch.device) -> None:
@@ -113,7 +140,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--mm-size", type=int, default=None,
                         help="matrix size for the peak [CPU 2048, CUDA 8192]")
+    parser.add_argument("--task", choices=sorted(SHAPES), default="sudoku")
+    parser.add_argument("--gradient", choices=GRADIENTS, default=None,
+                        help="updates backpropagated per segment [the preset's: one-step]")
+    parser.add_argument("--compile", action="store_true", help="torch.compile, as hrm train")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a model field for every preset (repeatable), e.g. "
+                             "hidden_size=256, H_cycles=3, forward_dtype=float32")
     args = parser.parse_args()
+    architecture = parse_overrides(args.set)
+    if args.gradient:
+        architecture["gradient"] = args.gradient
 
     device = torch.device(args.device)
     presets = [p.strip() for p in args.presets.split(",")]
@@ -126,16 +163,19 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
           f"compute dtype {str(peak_dtype).removeprefix('torch.')}")
-    print(f"training step: Sudoku shapes (81 tokens + 1 puzzle position), best of "
-          f"{args.steps} after {args.warmup} warm-up steps")
+    vocab, seq_len = SHAPES[args.task]
+    print(f"training step: {args.task} shapes (vocab {vocab}, {seq_len} tokens), "
+          f"{'compiled, ' if args.compile else ''}best of {args.steps} after {args.warmup} "
+          f"warm-up steps; overrides {architecture or 'none'}")
     # The peak is measured around every preset and the best kept: on a shared machine a
     # single measurement can catch a busy moment.
     peaks = [matmul_peak(mm_size, 5, device, peak_dtype)]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for preset, batch in zip(presets, batches, strict=False):
-            config, params, seconds = time_training(preset, batch, args.steps, args.warmup,
-                                                    args.device, Path(tmp))
+            config, params, seconds = time_training(args.task, preset, batch, args.steps,
+                                                    args.warmup, args.device, Path(tmp),
+                                                    architecture, args.compile)
             results.append((preset, params, batch, train_step_flops(config, batch), seconds))
             peaks.append(matmul_peak(mm_size, 5, device, peak_dtype))
     peak = max(peaks)
