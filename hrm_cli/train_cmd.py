@@ -28,7 +28,7 @@ RECIPE_OPTIONS = {
     "warmup_steps": "warmup_steps", "weight_decay": "weight_decay", "beta1": "beta1",
     "beta2": "beta2", "puzzle_emb_lr": "puzzle_emb_lr",
     "puzzle_emb_weight_decay": "puzzle_emb_weight_decay", "epochs": "epochs",
-    "eval_interval": "eval_interval", "loss_type": "loss_type",
+    "eval_interval": "eval_interval", "loss_type": "loss_type", "ema": "ema",
 }
 # option name -> HRMConfig field
 MODEL_OPTIONS = {
@@ -115,6 +115,9 @@ _recipe_options = _options(
     click.option("--log-interval", type=POSITIVE, help="Steps per metrics.jsonl line [10]."),
     click.option("--eval-batch-size", type=POSITIVE,
                  help="Global evaluation batch [the training batch]."),
+    click.option("--ema", type=click.FloatRange(0, 1, max_open=True), metavar="DECAY",
+                 help="Evaluate and export a moving average of the weights with this decay "
+                      "(TRM: 0.999); 0 = none, as the paper [0]."),
     click.option("--loss-type",
                  type=click.Choice(["stablemax_cross_entropy", "softmax_cross_entropy"]),
                  help="Token loss [stablemax_cross_entropy]."),

@@ -42,6 +42,7 @@ from hrm.train.checkpoint import CHECKPOINT_NAME, CheckpointReader
 from hrm.train.config import RUN_FORMAT, read_run_config
 from hrm.train.data import EvalLoader
 from hrm.train.distributed import all_reduce_sum, gather_objects, is_distributed
+from hrm.train.ema import EMA_PREFIX, WeightAverage
 from hrm.train.errors import TrainingError
 
 ARC_PASS_K = (1, 2)
@@ -350,6 +351,13 @@ def load_eval_target(target: str | Path, device: torch.device | str = "cpu") -> 
         with torch.random.fork_rng(devices=[]):
             model = HRM(config.model_config)
         load_state_dict_checked(model, reader.tensors("model/"), reader.path)
+        if config.recipe.ema > 0:  # what the run evaluates and will export
+            average = WeightAverage(model, config.recipe.ema)
+            try:
+                average.load(reader.tensors(EMA_PREFIX), str(reader.path))
+            except ValueError as exc:
+                raise TrainingError(str(exc)) from None
+            average.copy_to(model)
         return EvalTarget(model.to(device).eval(), config.task, reader.path, config.data)
     model, info = load_bundle(path, device)  # CheckpointError for anything else
     task = info.task.get("name")

@@ -26,6 +26,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,11 +68,12 @@ from hrm.train.distributed import (
     setup,
     teardown,
 )
+from hrm.train.ema import EMA_PREFIX, WeightAverage
 from hrm.train.errors import TrainingError
 from hrm.train.evaluate import EvalResult, evaluate
 from hrm.train.logs import RunLogs
 from hrm.train.optim import AdamATan2, SparseSignSGD
-from hrm.train.recipes import check_task, task_info
+from hrm.train.recipes import Recipe, check_task, task_info
 from hrm.train.schedule import lr_at
 
 METRIC_KEYS = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps",
@@ -241,6 +243,7 @@ class Trainer:
         if self.model.puzzle_emb is not None:
             self.sparse = SparseSignSGD(self.model.puzzle_emb, lr=0.0,
                                         weight_decay=recipe.puzzle_emb_weight_decay)
+        self.ema = WeightAverage(self.model, recipe.ema) if recipe.ema > 0 else None
         if reader is not None:
             self._restore(reader)
         if config.compile:
@@ -323,6 +326,8 @@ class Trainer:
                 group["lr"] = self.lr(base_lr)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
         return torch.stack([metrics[k].detach().to(torch.float64) for k in METRIC_KEYS])
 
     # ------------------------------------------------------------------------------------
@@ -458,8 +463,9 @@ class Trainer:
         self.last_eval_step = self.step
         if self.eval_loader is None:
             return None
-        result = evaluate(self.model, self.eval_loader, task=self.config.task,
-                          identifiers=self.identifiers)
+        with self._averaged_weights():
+            result = evaluate(self.model, self.eval_loader, task=self.config.task,
+                              identifiers=self.identifiers)
         self.model.train()
         if result is not None:
             record = {"step": self.step, "epoch": round(self.train_loader.epoch, 4),
@@ -469,6 +475,10 @@ class Trainer:
                 logs.evaluation(record)
             self.reporter.evaluation(record)
         return result
+
+    def _averaged_weights(self) -> AbstractContextManager[Any]:
+        """The weights that evaluations and the bundle use: the EMA if the run keeps one."""
+        return self.ema.applied(self.model) if self.ema is not None else nullcontext()
 
     # ------------------------------------------------------------------------------------
     # Checkpoints
@@ -484,6 +494,8 @@ class Trainer:
         if parts is not None:
             tensors = {f"model/{k}": v for k, v in self.model.state_dict().items()}
             tensors.update(optimizer_tensors(self.adam, "optim/"))
+            if self.ema is not None:
+                tensors.update(self.ema.tensors(EMA_PREFIX))
             for rank, part in enumerate(parts):
                 tensors.update({f"rank{rank}/{k}": v for k, v in part["tensors"].items()})
             state = {
@@ -516,7 +528,9 @@ class Trainer:
                              ("recipe", fixed_recipe)):
             saved = state.get(key)
             if key == "recipe" and isinstance(saved, dict):
-                saved = {k: v for k, v in saved.items() if k not in RESUME_RECIPE_FIELDS}
+                # Fields added since the checkpoint was written take their default (off).
+                saved = {k: v for k, v in {**Recipe().to_dict(), **saved}.items()
+                         if k not in RESUME_RECIPE_FIELDS}
             if saved != current:
                 raise TrainingError(f"{path}: the checkpoint's {key} differs from the run's "
                                     "config.json; it belongs to another run")
@@ -524,6 +538,11 @@ class Trainer:
         if state.get("parameters") != names:
             raise TrainingError(f"{path}: the optimizer state does not fit this model")
         load_optimizer(self.adam, state["adam"], reader.tensors("optim/"), path)
+        if self.ema is not None:
+            try:
+                self.ema.load(reader.tensors(EMA_PREFIX), str(path))
+            except ValueError as exc:
+                raise TrainingError(str(exc)) from None
         if self.sparse is not None and state.get("sparse"):
             self.sparse.param_groups[0]["weight_decay"] = state["sparse"]["weight_decay"]
         try:
@@ -559,8 +578,10 @@ class Trainer:
         if self.world.is_main:
             folder = self.run_dir / BUNDLE_DIR
             metrics = dict(self.last_eval or {})
-            save_bundle(self.model, folder, task=task_info(self.config.task, self.metadata),
-                        provenance=self._bundle_provenance(), metrics=metrics)
+            with self._averaged_weights():
+                save_bundle(self.model, folder,
+                            task=task_info(self.config.task, self.metadata),
+                            provenance=self._bundle_provenance(), metrics=metrics)
             if self.identifiers is not None:
                 # ARC puzzles are named by identifier; the bundle's table rows follow this list.
                 shutil.copyfile(Path(self.config.data) / "identifiers.json",

@@ -47,6 +47,8 @@ class Recipe:
     eval_interval: int = 10000
     """Epochs between evaluations (0: only at the end); also the data loader's pass length."""
     loss_type: str = "stablemax_cross_entropy"
+    ema: float = 0.0
+    """Decay of the weight average that evaluations and the bundle use; 0: none (as HRM)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -262,7 +262,7 @@ def test_help_shows_the_options(capsys):
     for option in ("--resume", "--gpus", "--nproc", "--nnodes", "--node-rank",
                    "--rdzv-endpoint", "--puzzle-emb-lr", "--halt-max-steps", "--compile",
                    "--wandb", "--tensorboard", "--steps", "--epochs", "--preset",
-                   "--time-limit"):
+                   "--time-limit", "--ema"):
         assert option in out
     code, out, _ = run(["eval", "--help"], capsys)
     assert code == 0 and "--max-segments" in out and "--format" in out

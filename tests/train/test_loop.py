@@ -31,6 +31,8 @@ def data() -> Path:
 class StopAt:
     """Stands in for Ctrl-C: asks the trainer to stop once it has done `step` steps."""
 
+    out_of_time = False
+
     def __init__(self, trainer: Trainer, step: int):
         self.trainer, self.step = trainer, step
 
@@ -111,12 +113,13 @@ def test_run_folder_holds_config_metrics_evals_checkpoint_and_bundle(data, tmp_p
         assert torch.equal(tensor, reader.tensor(f"model/{name}"))
 
 
-@pytest.mark.parametrize("stop_at", [5, 8], ids=["mid-pass", "end-of-pass"])
-def test_interrupted_and_resumed_run_is_bit_identical(data, tmp_path, stop_at):
+@pytest.mark.parametrize(("stop_at", "ema"), [(5, None), (8, None), (5, 0.9)],
+                         ids=["mid-pass", "end-of-pass", "mid-pass-with-ema"])
+def test_interrupted_and_resumed_run_is_bit_identical(data, tmp_path, stop_at, ema):
     # Exploration on, so the restored RNG matters; an evaluation every 2 epochs (8 steps),
     # so step 8 is the last batch of a pass, interrupted before its evaluation.
     def config(name):
-        return tiny_config(data, tmp_path / name, steps=14, eval_interval=2,
+        return tiny_config(data, tmp_path / name, steps=14, eval_interval=2, ema=ema,
                            architecture={"halt_exploration_prob": 0.5})
 
     straight = train(config("straight"))
@@ -131,7 +134,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(data, tmp_path, stop_at):
 
     a = checkpoint_weights(tmp_path / "straight")
     b = checkpoint_weights(tmp_path / "resumed")
-    assert sorted(a) == sorted(b)
+    assert sorted(a) == sorted(b) and any(k.startswith("ema/") for k in a) == bool(ema)
     assert [k for k in a if not torch.equal(a[k], b[k])] == []
 
     # The logs read as one run: same steps and values (but timings).

@@ -84,7 +84,7 @@ def tiny_config(data: Path, out: Path, task: str = "sudoku", *, steps: int = 12,
     """A run of `steps` steps of the tiny preset on the CPU, logging every step."""
     recipe = recipe_for(task).with_overrides(
         global_batch_size=batch, warmup_steps=4, lr=1e-3, puzzle_emb_lr=1e-2,
-        eval_interval=settings.pop("eval_interval", 0))
+        eval_interval=settings.pop("eval_interval", 0), ema=settings.pop("ema", None))
     arch = {"halt_max_steps": 3, **(architecture or {})}
     settings = {"steps": steps, "log_interval": 1, "checkpoint_interval": 0, "device": "cpu",
                 **settings}
