@@ -467,7 +467,7 @@ class SudokuTransform:
 
     def apply(self, grid: np.ndarray) -> np.ndarray:
         x = grid.T if self.transpose else grid
-        return self.digit_map[x[np.ix_(self.row_perm, self.col_perm)]].astype(grid.dtype)
+        return self.digit_map[x[self.row_perm[:, None], self.col_perm]].astype(grid.dtype)
 
     def invert(self, grid: np.ndarray) -> np.ndarray:
         inverse_digits = np.argsort(self.digit_map)
@@ -481,7 +481,7 @@ def random_transform(n: int, rng: np.random.RandomState) -> SudokuTransform:
     """Draw a transform; with n = 9 the draws follow the original builder's order, so a
     RandomState seeded like its global state yields the same augmentations."""
     box = math.isqrt(n)
-    digit_map = np.pad(rng.permutation(np.arange(1, n + 1)), (1, 0))
+    digit_map = np.concatenate(([0], rng.permutation(np.arange(1, n + 1))))
     transpose = bool(rng.rand() < 0.5)
     bands = rng.permutation(box)
     row_perm = np.concatenate([b * box + rng.permutation(box) for b in bands])
