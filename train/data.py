@@ -252,8 +252,10 @@ class EvalLoader:
 
     Rank r takes rows `[r * local, (r + 1) * local)` of each global batch, padded to
     `local` rows (so all ranks run the same number of equal-shaped batches, as collective
-    ops need). Padding rows have the pad token, ignored labels (no loss, not counted by the
-    ACT metrics), the blank identifier, `mask` False and `example_indices` -1.
+    ops need). The last, partial batch shrinks to the fewest rows that split evenly across
+    the ranks, so a small split does not run a whole batch of padding. Padding rows have the
+    pad token, ignored labels (no loss, not counted by the ACT metrics), the blank
+    identifier, `mask` False and `example_indices` -1.
     """
 
     def __init__(self, folder: Path | str, global_batch_size: int, *, rank: int = 0,
@@ -281,12 +283,13 @@ class EvalLoader:
         meta, data = self.metadata, self.data
         for start in range(0, self.num_examples, self.global_batch_size):
             end = min(start + self.global_batch_size, self.num_examples)
-            lo = min(start + self.rank * self.local_batch_size, end)
-            hi = min(lo + self.local_batch_size, end)
+            local = min(self.local_batch_size, -(-(end - start) // self.world_size))
+            lo = min(start + self.rank * local, end)
+            hi = min(lo + local, end)
             identifiers = data.puzzle_identifiers[self._example_puzzles[lo:hi]]
             batch = _collate(meta, data.inputs[lo:hi], data.labels[lo:hi], identifiers)
             batch["example_indices"] = torch.arange(lo, hi, dtype=torch.int64)
-            yield self._pad(batch, self.local_batch_size - (hi - lo))
+            yield self._pad(batch, local - (hi - lo))
 
     def _pad(self, batch: Batch, missing: int) -> Batch:
         fill = {"inputs": self.metadata.pad_id, "labels": IGNORE_LABEL_ID,
