@@ -52,6 +52,10 @@ def main() -> None:
                         help="an `hrm eval --format json` report on held-out puzzles")
     parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16"],
                         help="the activation dtype to ship (the run's own by default)")
+    parser.add_argument("--max-segments", type=int,
+                        help="the segment budget `hrm solve` uses by default (the model's "
+                             "halt_max_steps), when held-out accuracy keeps rising past the "
+                             "trained maximum")
     parser.add_argument("--defaults-dir", type=Path, default=ROOT / "model" / "defaults",
                         help="where the task folders of shipped models live")
     args = parser.parse_args()
@@ -64,6 +68,10 @@ def main() -> None:
         sys.exit(f"{bundle}: a {config.get('task', {}).get('name')} model, not {args.task}")
     if args.dtype:
         config["architecture"]["forward_dtype"] = args.dtype
+    if args.max_segments:
+        trained = config["architecture"]["halt_max_steps"]
+        config["architecture"]["halt_max_steps"] = args.max_segments
+        config["provenance"]["trained_halt_max_steps"] = trained
     notes = json.loads(args.data_notes.read_text(encoding="utf-8"))
     config["provenance"]["training_data"] = notes
     config["provenance"]["description"] = notes.get("description", config["provenance"].get(

@@ -46,7 +46,8 @@ def test_package_records_data_and_held_out_results(trained, tmp_path):
     notes.write_text(json.dumps({"description": "demo 4x4 model",
                                  "train": {"command": "hrm datasets generate ...", "seed": 1}}))
     done = package(str(run), "sudoku", "--data-notes", str(notes), "--eval",
-                   f"held-out={report}", "--dtype", "auto", "--defaults-dir", str(tmp_path))
+                   f"held-out={report}", "--dtype", "auto", "--max-segments", "5",
+                   "--defaults-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "sudoku"
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
@@ -59,6 +60,9 @@ def test_package_records_data_and_held_out_results(trained, tmp_path):
     assert config["architecture"]["forward_dtype"] == "auto"
     model, info = load_bundle(folder)
     assert info.task["name"] == "sudoku" and model.config.seq_len == 16
+    # The solve budget is raised; the trained one stays on record.
+    assert model.config.halt_max_steps == 5
+    assert config["provenance"]["trained_halt_max_steps"] == 2
 
     # Packaging again replaces the folder as a whole.
     assert package(str(run / "model"), "sudoku", "--data-notes", str(notes), "--eval",
