@@ -38,3 +38,13 @@ def one_thread() -> Iterator[None]:
     # barriers when another process holds a core.
     with torch_threads(1):
         yield
+
+
+@pytest.fixture
+def no_shipped_models(tmp_path, monkeypatch) -> None:
+    """The model store of an install without shipped defaults (they exist for some tasks)."""
+    from hrm.train import registry
+
+    empty = tmp_path / "no-shipped-models"
+    empty.mkdir()
+    monkeypatch.setattr(registry, "shipped_dir", lambda: empty)

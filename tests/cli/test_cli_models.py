@@ -20,7 +20,7 @@ REPO = "sapientinc/HRM-checkpoint-sudoku-extreme"
 PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 
 
-pytestmark = pytest.mark.usefixtures("hrm_home")
+pytestmark = pytest.mark.usefixtures("hrm_home", "no_shipped_models")
 
 
 @pytest.fixture

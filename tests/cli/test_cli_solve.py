@@ -270,7 +270,7 @@ def test_missing_file_is_an_error_before_any_solving(tmp_path, models, capsys):
     assert code == 1 and "Is a directory" in err
 
 
-def test_no_model_lists_the_ways_to_get_one(tmp_path, capsys):
+def test_no_model_lists_the_ways_to_get_one(tmp_path, capsys, no_shipped_models):
     path = tmp_path / "p.txt"
     path.write_text(PUZZLE + "\n")
     code, _, err = run_main(["solve", "sudoku", str(path)], capsys)

@@ -54,7 +54,7 @@ def test_no_default_is_shipped_until_a_trained_one_exists():
     assert registry.shipped_dir().name == "defaults"
 
 
-def test_no_model_message_names_the_ways_to_get_one():
+def test_no_model_message_names_the_ways_to_get_one(no_shipped_models):
     with pytest.raises(ModelNotFoundError) as info:
         registry.resolve(None, "sudoku")
     message = str(info.value)
@@ -68,7 +68,8 @@ def test_no_model_message_names_the_ways_to_get_one():
 # --------------------------------------------------------------------------- import
 
 
-def test_import_a_bundle_then_list_find_resolve_and_remove(tmp_path, hrm_home):
+def test_import_a_bundle_then_list_find_resolve_and_remove(tmp_path, hrm_home,
+                                                          no_shipped_models):
     source = make_bundle(tmp_path / "my-model")
     entry = registry.import_model(source)
     assert entry.name == "my-model" and entry.kind == "cached" and entry.task == "sudoku"
@@ -219,7 +220,7 @@ def test_pull_resumes_a_cut_download(server, hrm_home):
     assert ranges == [None, "bytes=100000-"]
 
 
-def test_pull_offline(server, monkeypatch):
+def test_pull_offline(server, monkeypatch, no_shipped_models):
     serve_release(server)
     monkeypatch.setenv("HRM_OFFLINE", "1")
     with pytest.raises(OfflineError, match="HRM_OFFLINE"):

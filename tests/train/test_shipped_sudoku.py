@@ -1,0 +1,58 @@
+"""The Sudoku model that ships inside the package: found without --model, documented, and
+able to solve held-out puzzles on the CPU."""
+
+import json
+
+from hrm.train import registry
+from hrm_cli.main import main
+
+# Minimal puzzles from `hrm datasets generate sudoku --seed 2` (the held-out seed; training
+# used seeds 101-109), all rated 0.
+HELD_OUT = [
+    ".2...876.8..........4...9...1..3......7..1...46.7..8..75...412...6....931..3..4..",
+    ".8...97...1.....3.3.......41....8.7..72..39.....9.........5.......2.639..4....18.",
+    "...3....731.4..6.......7.5..65.7.3....18....9......2....47618....2.....45........",
+    "41...83.2.3.4.......87.1..4.9.51..7.5.2.....3...39.....43.....51...6.............",
+    "2.98.6...86.79...3..............56...1..7.3.462...1.78....3..8......9..278.......",
+]
+
+
+def test_the_default_is_found_and_says_how_it_was_made():
+    entry = registry.find_model("default:sudoku")
+    assert entry.kind == "shipped" and entry.task == "sudoku"
+    assert registry.resolve(None, "sudoku").path == entry.path
+    assert sum(f.stat().st_size for f in entry.path.iterdir()) < 30 * 2**20
+    config = json.loads((entry.path / "config.json").read_text())
+    provenance = config["provenance"]
+    assert provenance["source"] == "hrm train" and provenance["steps"] > 0
+    assert provenance["wall_time_s"] > 0 and provenance["recipe"]["global_batch_size"] > 0
+    data = provenance["training_data"]
+    assert data["train"]["puzzles"] > 0 and data["train"]["seeds"]
+    assert "H200" in data["training"]["device"]
+    held_out = config["metrics"]["held_out"]
+    assert {"rating-0", "rating-1-9", "rating-10-49", "rating-50+"} <= held_out.keys()
+    assert held_out["rating-0"]["exact_accuracy"] >= 0.95
+
+
+def test_solve_uses_it_without_model_option(tmp_path, capsys):
+    path = tmp_path / "held-out.txt"
+    path.write_text("\n".join(HELD_OUT) + "\n")
+    code = main(["solve", "sudoku", str(path), "--format", "jsonl", "-q", "--device", "cpu"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["index"] for r in records] == list(range(len(HELD_OUT)))
+    solved = [r for r in records if r["solved"]]
+    assert len(solved) >= 4, records
+    for record in solved:  # the givens are kept and the grid is complete
+        assert all(q in (".", a) for q, a in zip(record["input"], record["answer"], strict=True))
+        assert "." not in record["answer"]
+    assert code == (0 if len(solved) == len(HELD_OUT) else 3)
+
+
+def test_models_list_and_info_show_it(capsys):
+    assert main(["models", "list", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    [row] = [r for r in rows if r["name"] == "default:sudoku"]
+    assert row["kind"] == "shipped" and row["task"] == "sudoku"
+    assert main(["models", "info", "default:sudoku", "--format", "json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["provenance"]["training_data"]["generator"].startswith("hrm datasets generate")
