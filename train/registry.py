@@ -282,7 +282,7 @@ def resolve(spec: str | None, task: str) -> ModelEntry:
         names = ", ".join(entry.name for entry in candidates)
         raise ModelNotFoundError(f"no shipped default model for {task} and several cached ones "
                                  f"({names}): choose one with --model NAME")
-    raise ModelNotFoundError(f"no model for {task}: none is shipped yet and none is cached "
+    raise ModelNotFoundError(f"no model for {task}: none is shipped for it and none is cached "
                              f"(installed models: {_all_names()}); {_how_to_get(task)}")
 
 
