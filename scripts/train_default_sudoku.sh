@@ -11,12 +11,12 @@
 #   DATA_DIR=gen OUT=gpu-out bash scripts/train_default_sudoku.sh
 #
 # Knobs (environment): BUDGET seconds in all, AUG, DEVICE, MODEL (architecture flags),
-# BATCH, COMPILE, CAL, RESERVE, WORK. A .whl folder beside the script's working directory is
-# installed first (the GPU machine has torch but not this package).
+# BATCH, COMPILE, CAL, P1MAX, RESERVE, WORK (and RATE_MULT, to rehearse an overrun on a
+# CPU). A .whl folder in the working directory is installed first (the GPU machine has
+# torch but not this package).
 set -u
 T0=$(date +%s)
 OUT=${OUT:-gpu-out}
-REPO=$(pwd)
 DATA_DIR=$(cd "${DATA_DIR:-.gpu}" && pwd)
 BUDGET=${BUDGET:-570}
 AUG=${AUG:-8}
@@ -61,7 +61,7 @@ TRAIN_ARGS="--data $WORK/data -o $RUN $MODEL --batch-size $BATCH --lr 1e-3 --war
   --log-interval 10 --device $DEVICE"
 
 ckpt_step() {
-  python3 -c "import json,sys; from safetensors import safe_open; f=safe_open(sys.argv[1],'pt'); print(json.loads(f.metadata()['hrm-state'])['step'])" "$RUN/checkpoint.safetensors"
+  python3 -c "import sys; from hrm.train.checkpoint import CheckpointReader; print(CheckpointReader(sys.argv[1]).state['step'])" "$RUN/checkpoint.safetensors"
 }
 
 # Phase 1: calibration. Train until CAL seconds of steps are logged after the first

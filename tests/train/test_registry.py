@@ -47,7 +47,7 @@ def make_bundle(folder: Path, task: str = "sudoku", vocab: int = 11, seq_len: in
 # --------------------------------------------------------------------------- shipped
 
 
-def test_no_default_is_shipped_until_a_trained_one_exists():
+def test_every_shipped_model_says_how_it_was_trained():
     # Never random weights: anything shipped must say how it was trained and how it scores.
     for entry in registry.shipped_models():
         assert entry.provenance and entry.metrics, entry.path
