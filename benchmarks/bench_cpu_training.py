@@ -103,8 +103,9 @@ def main() -> None:
                 ("bfloat16 eager", training_step_time(shape, "bfloat16", False, args.batch,
                                                       args.repeats))]
         if not args.no_compile:
-            rows.append(("bfloat16 compiled", training_step_time(shape, "bfloat16", True,
-                                                                 args.batch, args.repeats)))
+            for dtype in ("float32", "bfloat16"):
+                rows.append((f"{dtype} compiled", training_step_time(
+                    shape, dtype, True, args.batch, args.repeats)))
         for label, seconds in rows:
             print(f"{name}: {label:18s} {seconds:.3f} s/step, {args.batch / seconds:6.1f} "
                   f"samples/s, {base / seconds:.2f}x float32 eager")

@@ -187,6 +187,7 @@ Examples:
   hrm train maze --data data/maze-30x30-hard-1k --gpus 8
   hrm train arc --data data/arc-agi-1-aug-1000 --gpus 8 --nnodes 2 --rdzv-endpoint node0:29500
   hrm train sudoku --data data/demo --preset tiny --steps 200 --nproc 2 --device cpu
+  hrm train sudoku --data data/my-sudoku --init-from default:sudoku --lr 3e-4   # fine-tune
   hrm train --resume runs/sudoku-20250101-120000
   hrm train --resume runs/sudoku-20250101-120000 --time-limit 3h50m   # in a 4-hour job
   torchrun --nproc-per-node 8 -m hrm_cli train sudoku --data ...   # external launcher
@@ -204,12 +205,16 @@ end, model/ (a bundle for `hrm solve` / `hrm eval`). Ctrl-C writes a checkpoint 
               help="Run folder [runs/<task>-<date>-<time>].")
 @click.option("--resume", type=click.Path(file_okay=False), metavar="RUN_DIR",
               help="Continue the run in RUN_DIR from its last checkpoint.")
+@click.option("--init-from", metavar="MODEL", shell_complete=model_names,
+              help="Start from the weights of MODEL (default:TASK, a model name, a bundle or "
+                   "run folder, a release checkpoint): its architecture, this run's recipe, "
+                   "a fresh optimizer and schedule.")
 @_recipe_options
 @_model_options
 @_runtime_options
 @click.pass_context
 def train(ctx: click.Context, task: str | None, data: str | None, out: str | None,
-          resume: str | None, **options: Any) -> None:
+          resume: str | None, init_from: str | None, **options: Any) -> None:
     """Train an HRM on a built dataset, with the original recipe for TASK.
 
     Defaults follow the paper's release per task (AdamATan2 + sign-SGD puzzle embeddings,
@@ -220,11 +225,14 @@ def train(ctx: click.Context, task: str | None, data: str | None, out: str | Non
              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     options["compile"] = options.pop("compile_")
     if resume:
+        if init_from is not None:
+            raise click.UsageError("--init-from starts a new run; a resumed run continues "
+                                   "from its checkpoint")
         config = _resumed_config(task, data, out, resume, options, given)
     else:
         if task is None or data is None:
             raise click.UsageError("give TASK and --data DIR (or --resume RUN_DIR)")
-        config = _new_config(task, data, out, options)
+        config = _new_config(task, data, out, options, init_from, given)
     time_limit = options.pop("time_limit")
     deadline = started + time_limit if time_limit else None
     outcome = _run(config, bool(resume), options, given, deadline)
@@ -273,12 +281,21 @@ def _run(config: TrainConfig, resume: bool, options: dict[str, Any],
     return _merge_outcomes(outcomes)
 
 
-def _new_config(task: str, data: str, out: str | None,
-                options: dict[str, Any]) -> TrainConfig:
+def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
+                init_from: str | None, given: set[str]) -> TrainConfig:
     from hrm.train.config import build_config
     from hrm.train.distributed import World
     from hrm.train.loop import check_new_run_dir
     from hrm.train.recipes import recipe_for
+    from hrm.train.warm_start import TRAINING_CHOICES
+
+    if init_from is not None:
+        fixed = sorted(f"--{name.replace('_', '-')}" for name in given
+                       if name == "preset" or (name in MODEL_OPTIONS
+                                               and MODEL_OPTIONS[name] not in TRAINING_CHOICES))
+        if fixed:
+            raise click.UsageError(f"{', '.join(fixed)} cannot be given with --init-from: the "
+                                   f"architecture is {init_from}'s")
 
     recipe = recipe_for(task).with_overrides(
         **{field: options[name] for name, field in RECIPE_OPTIONS.items()})
@@ -292,7 +309,8 @@ def _new_config(task: str, data: str, out: str | None,
     if (World.from_env() or World()).is_main and options["nnodes"] == 1:
         check_new_run_dir(run_dir)
     return build_config(task, data, run_dir, preset=options["preset"] or "paper",
-                        recipe=recipe, architecture=architecture, **settings)
+                        recipe=recipe, architecture=architecture, init_from=init_from,
+                        **settings)
 
 
 def _resumed_config(task: str | None, data: str | None, out: str | None, resume: str,

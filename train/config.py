@@ -64,6 +64,8 @@ class TrainConfig:
     wandb: bool = False
     tensorboard: bool = False
     quiet: bool = False
+    init_from: dict[str, Any] | None = None
+    """The model whose weights the run started from (`hrm.train.warm_start`), or None."""
 
     # ------------------------------------------------------------------------------------
     @property
@@ -173,11 +175,13 @@ def read_run_config(run_dir: str | Path) -> tuple[TrainConfig, dict[str, Any]]:
 
 def build_config(task: str, data: str | Path, out: str | Path, *, preset: str = "paper",
                  recipe: Recipe | None = None, architecture: dict[str, Any] | None = None,
-                 **settings: Any) -> TrainConfig:
+                 init_from: str | None = None, **settings: Any) -> TrainConfig:
     """A fresh run's config: the task's recipe and the preset, sized for `data`.
 
     `architecture` overrides preset fields (e.g. `hidden_size`, `halt_max_steps`); the task
-    fields (vocab, sequence length, puzzle identifiers) always come from the dataset.
+    fields (vocab, sequence length, puzzle identifiers) always come from the dataset. With
+    `init_from` (a model name or path) the architecture is that model's and `architecture`
+    may only hold training choices (see `hrm.train.warm_start`).
     """
     from hrm.datasets.format import load_split
     from hrm.train.recipes import check_task, recipe_for
@@ -185,6 +189,16 @@ def build_config(task: str, data: str | Path, out: str | Path, *, preset: str = 
     data = Path(data).resolve()
     metadata = load_split(data, "train").metadata
     check_task(task, metadata, data)
+    if init_from is not None:
+        from hrm.train.warm_start import warm_start_architecture
+
+        fields_, record = warm_start_architecture(init_from, task, metadata, data,
+                                                  architecture or {})
+        return TrainConfig(task=task, data=str(data), out=str(Path(out).resolve()),
+                           recipe=recipe or recipe_for(task),
+                           architecture=HRMConfig.from_dict(fields_).to_dict(),
+                           preset=record["source"].get("preset", "custom"), init_from=record,
+                           **settings)
     try:
         model = HRMConfig.from_preset(preset, **{
             **(architecture or {}),

@@ -75,6 +75,7 @@ from hrm.train.logs import RunLogs
 from hrm.train.optim import AdamATan2, SparseSignSGD
 from hrm.train.recipes import Recipe, check_task, task_info
 from hrm.train.schedule import lr_at
+from hrm.train.warm_start import load_warm_start
 
 METRIC_KEYS = ("count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps",
                "lm_loss", "q_halt_loss", "q_continue_loss")
@@ -285,6 +286,8 @@ class Trainer:
         self.model = HRM(model_config)
         if reader is not None:
             load_state_dict_checked(self.model, reader.tensors("model/"), reader.path)
+        elif self.config.init_from is not None:
+            load_warm_start(self.model, self.config.init_from)
         self.model.to(self.device)
         if reader is None:
             broadcast_module(self.model)
@@ -603,6 +606,7 @@ class Trainer:
             "seed": self.config.seed,
             "recipe": self.config.recipe.to_dict(),
             "torch": torch.__version__,
+            **({"init_from": self.config.init_from} if self.config.init_from else {}),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 

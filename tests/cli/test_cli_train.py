@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from hrm_cli.main import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from train_helpers import maze_dataset, sudoku4_dataset
+from train_helpers import build_rows, maze_dataset, sudoku4_dataset
 
 TINY = ["--preset", "tiny", "--batch-size", "16", "--lr", "1e-3", "--warmup-steps", "4",
         "--halt-max-steps", "3", "--log-interval", "1", "--device", "cpu"]
@@ -125,6 +125,90 @@ def test_a_resumed_run_keeps_its_recipe_and_model(data, tmp_path, capsys):
     assert code == 1 and "this run trains sudoku, not maze" in err
     code, stdout, err = run(["train", "--resume", out, "--steps", "3"], capsys)
     assert code == 0 and "steps 2 -> 3" in err and stdout.strip() == str(out)
+
+
+def bundle_weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "model.safetensors")
+
+
+def test_init_from_starts_a_new_run_from_a_models_weights(data, tmp_path, capsys):
+    source = tmp_path / "source"
+    code, _, err = run(["train", "sudoku", "--data", data, "--out", source, "--steps", "6",
+                        *TINY], capsys)
+    assert code == 0, err
+    # lr 0 for both optimizers: the weights the run starts from are those it exports.
+    frozen = ["--steps", "2", "--lr", "0", "--puzzle-emb-lr", "0", "--batch-size", "16",
+              "--device", "cpu", "-q"]
+    code, _, err = run(["train", "sudoku", "--data", data, "--out", tmp_path / "warm",
+                        "--init-from", source, "--halt-max-steps", "2", *frozen], capsys)
+    assert code == 0, err
+    trained = bundle_weights(source / "model")
+    warm = bundle_weights(tmp_path / "warm" / "model")
+    assert warm.keys() == trained.keys()
+    assert all(torch.equal(warm[name], trained[name]) for name in trained)
+    code, _, err = run(["train", "sudoku", "--data", data, "--out", tmp_path / "cold",
+                        "--preset", "tiny", "--halt-max-steps", "3", *frozen], capsys)
+    assert code == 0, err
+    cold = bundle_weights(tmp_path / "cold" / "model")
+    assert not torch.equal(cold["lm_head.weight"], trained["lm_head.weight"])
+
+    document = json.loads((tmp_path / "warm" / "config.json").read_text())
+    record = document["config"]["init_from"]
+    assert record["model"] == str(source) and record["path"] == str((source / "model").resolve())
+    assert record["source"]["steps"] == 6 and record["puzzle_embeddings"] == "copied"
+    source_arch = json.loads((source / "config.json").read_text())["config"]["architecture"]
+    arch = document["config"]["architecture"]
+    assert arch == {**source_arch, "halt_max_steps": 2}  # the one training choice given
+    bundle = json.loads((tmp_path / "warm" / "model" / "config.json").read_text())
+    assert bundle["provenance"]["init_from"] == record
+
+
+def test_init_from_a_packaged_default_trains_at_its_trained_segments(tmp_path, capsys):
+    from hrm.datasets import sudoku
+    from hrm.datasets.sudoku_generator import GeneratorSettings, generate
+
+    rows = [(sudoku.format_line(p.puzzle), sudoku.format_line(p.solution))
+            for p in generate(4, 7, GeneratorSettings(size=9, clues=40))]
+    data = build_rows("sudoku", tmp_path / "data", rows[:2], rows[2:])
+    code, _, err = run(["train", "sudoku", "--data", data, "--out", tmp_path / "ft",
+                        "--init-from", "default:sudoku", "--steps", "1", "--batch-size", "2",
+                        "--eval-interval", "0", "--device", "cpu", "-q"], capsys)
+    assert code == 0, err
+    config = json.loads((tmp_path / "ft" / "config.json").read_text())["config"]
+    shipped = json.loads((registry_path() / "config.json").read_text())
+    assert shipped["architecture"]["halt_max_steps"] == 16  # the solve budget it ships with
+    assert config["architecture"]["halt_max_steps"] == 8  # the one it was trained at
+    assert config["architecture"]["hidden_size"] == shipped["architecture"]["hidden_size"]
+    assert config["init_from"]["source"]["steps"] == shipped["provenance"]["steps"]
+    assert config["preset"] == shipped["provenance"]["preset"]
+
+
+def registry_path() -> Path:
+    from hrm.train import registry
+
+    return registry.find_model("default:sudoku").path
+
+
+def test_init_from_refuses_what_does_not_fit(data, tmp_path, capsys):
+    source = tmp_path / "source"
+    assert run(["train", "sudoku", "--data", data, "--out", source, "--steps", "1", *TINY],
+               capsys)[0] == 0
+    code, _, err = run(["train", "sudoku", "--data", data, "--init-from", source,
+                        "--hidden-size", "64", "--preset", "small"], capsys)
+    assert code == 2 and "--hidden-size, --preset cannot be given with --init-from" in err
+    code, _, err = run(["train", "--resume", source, "--init-from", source], capsys)
+    assert code == 2 and "--init-from starts a new run" in err
+    for args, message in [
+        (["--init-from", "default:sudoku"], "but default:sudoku takes vocab 11 and 81 tokens"),
+        (["--init-from", tmp_path / "nowhere"], "no such file or folder"),
+    ]:
+        code, _, err = run(["train", "sudoku", "--data", data, "--out", tmp_path / "x",
+                            *args], capsys)
+        assert code == 1 and message in err and err.count("\n") == 1, err
+    code, _, err = run(["train", "maze", "--data", maze_dataset(5, 8, 4), "--out",
+                        tmp_path / "x", "--init-from", source], capsys)
+    assert code == 1 and "a sudoku model, not maze" in err, err
+    assert not (tmp_path / "x").exists()
 
 
 def user_error_cases(data: Path, tmp_path: Path) -> list[tuple[list, str]]:

@@ -55,7 +55,7 @@ def sudoku4_dataset(train: int = 64, test: int = 32, seed: int = 0, aug: int = 0
         if len(rows) == train + test:
             break
     assert len(rows) == train + test, "not enough distinct 4x4 puzzles"
-    return _build("sudoku", out, rows[:train], rows[train:], aug, seed)
+    return build_rows("sudoku", out, rows[:train], rows[train:], aug, seed)
 
 
 def maze_dataset(size: int = 5, train: int = 64, test: int = 16, seed: int = 0) -> Path:
@@ -65,10 +65,12 @@ def maze_dataset(size: int = 5, train: int = 64, test: int = 16, seed: int = 0) 
         return out
     items = list(generate_mazes(train + test, seed, MazeSettings(size=size)))
     rows = [(maze.format_line(m.puzzle), maze.format_line(m.solution)) for m in items]
-    return _build("maze", out, rows[:train], rows[train:], 0, seed)
+    return build_rows("maze", out, rows[:train], rows[train:], 0, seed)
 
 
-def _build(task: str, out: Path, train_rows, test_rows, aug: int, seed: int) -> Path:
+def build_rows(task: str, out: Path, train_rows: list[tuple[str, str]],
+               test_rows: list[tuple[str, str]], aug: int = 0, seed: int = 0) -> Path:
+    """Build (question, answer) rows in the CSV layout into a dataset folder `out`."""
     staging = out.with_name(out.name + ".csv")
     staging.mkdir(parents=True, exist_ok=True)
     _write_csv(staging / "train.csv", train_rows)

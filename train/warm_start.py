@@ -1,0 +1,103 @@
+"""Starting a run from a trained model's weights (`hrm train --init-from MODEL`).
+
+A warm start copies the weights of a trained model (a shipped default, a cached or imported
+model, a bundle or run folder, an original-release checkpoint) into a new run, which trains
+them with its own recipe, a fresh optimizer and schedule, on its own data: to continue a
+model whose run folder is gone, or to fine-tune one on other puzzles.
+
+The architecture is the source's. Only how it is trained may change: segments, gradient,
+activation dtype and halting exploration (`TRAINING_CHOICES`). The puzzle-embedding table is
+copied when the new dataset has as many puzzle identifiers as the source, and starts fresh
+(zeros, as in a new run) otherwise: other puzzles, other rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hrm.datasets.format import DatasetMetadata
+from hrm.model import HRM
+from hrm.train.errors import TrainingError
+
+# HRMConfig fields a warm-started run may set; every other one is the source's.
+TRAINING_CHOICES = frozenset({"halt_max_steps", "halt_exploration_prob", "forward_dtype",
+                              "gradient"})
+PUZZLE_TABLE = "puzzle_emb.weights"
+# Provenance of the source worth keeping in the new run's config and bundle.
+_SOURCE_FIELDS = ("description", "source", "repo", "preset", "steps", "wall_time_s", "device",
+                  "world_size", "trained_halt_max_steps", "init_from")
+
+
+def _load_source(spec: str, task: str) -> tuple[HRM, dict[str, Any], Path]:
+    """The source model on the CPU, its provenance and where it lives."""
+    from hrm.train import registry
+
+    entry = registry.find_model(spec)
+    if entry.task is not None and entry.task != task:
+        raise TrainingError(f"--init-from {spec}: a {entry.task} model, not {task}")
+    model, info = registry.load(entry, "cpu", task)
+    return model, info.provenance, Path(entry.path).resolve()
+
+
+def warm_start_architecture(spec: str, task: str, metadata: DatasetMetadata, data: Path,
+                            choices: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(HRMConfig fields of the new run, the `init_from` record of its config).
+
+    `choices` are the run's own `TRAINING_CHOICES`; anything else in it is an error.
+    """
+    fixed = sorted(set(choices) - TRAINING_CHOICES)
+    if fixed:
+        raise TrainingError(f"--init-from {spec}: the architecture is the model's; "
+                            f"{', '.join(fixed)} cannot be set")
+    model, provenance, path = _load_source(spec, task)
+    config = model.config
+    if (config.vocab_size, config.seq_len) != (metadata.vocab_size, metadata.seq_len):
+        raise TrainingError(f"{data}: vocab {metadata.vocab_size} and {metadata.seq_len} "
+                            f"tokens, but {spec} takes vocab {config.vocab_size} and "
+                            f"{config.seq_len} tokens")
+    architecture = config.to_dict()
+    # A packaged default may solve with more segments than it was trained with; continue
+    # training at the trained number unless told otherwise.
+    trained_segments = provenance.get("trained_halt_max_steps")
+    if isinstance(trained_segments, int) and trained_segments >= 1:
+        architecture["halt_max_steps"] = trained_segments
+    architecture["forward_dtype"] = "auto"  # this run's device decides, as in a new run
+    architecture["num_puzzle_identifiers"] = metadata.num_puzzle_identifiers
+    architecture.update(choices)
+
+    if config.puzzle_emb_ndim == 0:
+        table = "none"
+    elif config.num_puzzle_identifiers == metadata.num_puzzle_identifiers:
+        table = "copied"
+    else:
+        table = "fresh"
+    record = {
+        "model": spec,
+        "path": str(path),
+        "task": task,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "puzzle_embeddings": table,
+        "source": {key: provenance[key] for key in _SOURCE_FIELDS if key in provenance},
+    }
+    return architecture, record
+
+
+def load_warm_start(model: HRM, record: dict[str, Any]) -> None:
+    """Copy the source's weights (from `record["path"]`) into the new run's `model`."""
+    source, _, path = _load_source(record["path"], record["task"])
+    state = source.state_dict()
+    if record["puzzle_embeddings"] == "fresh":
+        del state[PUZZLE_TABLE]
+    target = model.state_dict()
+    mismatched = sorted(name for name, tensor in state.items()
+                        if name not in target or target[name].shape != tensor.shape)
+    missing = sorted(set(target) - set(state) - {PUZZLE_TABLE})
+    if mismatched or missing:
+        raise TrainingError(f"--init-from {path}: its weights do not fit the run's model "
+                            f"({', '.join((mismatched + missing)[:4])})")
+    with torch.no_grad():
+        for name, tensor in state.items():
+            target[name].copy_(tensor)
