@@ -301,18 +301,24 @@ def decode(tokens: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarr
 
 def distances(grid: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
     """BFS distance (in moves) from `origin` through non-wall cells; -1 where unreachable."""
+    # Flat Python lists: indexing numpy scalars in this loop costs several times more, and
+    # the generator runs it twice per attempt.
     h, w = grid.shape
-    dist = np.full((h, w), -1, dtype=np.int32)
-    dist[origin] = 0
-    queue = deque([origin])
+    open_cells = (grid != WALL).ravel().tolist()
+    dist = [-1] * (h * w)
+    first = int(origin[0]) * w + int(origin[1])
+    dist[first] = 0
+    queue = deque([first])
     while queue:
-        r, c = queue.popleft()
-        d = dist[r, c] + 1
-        for nr, nc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-            if 0 <= nr < h and 0 <= nc < w and dist[nr, nc] < 0 and grid[nr, nc] != WALL:
-                dist[nr, nc] = d
-                queue.append((nr, nc))
-    return dist
+        i = queue.popleft()
+        d = dist[i] + 1
+        c = i % w
+        for j, inside in ((i - w, i >= w), (i + w, i < (h - 1) * w), (i - 1, c > 0),
+                          (i + 1, c < w - 1)):
+            if inside and dist[j] < 0 and open_cells[j]:
+                dist[j] = d
+                queue.append(j)
+    return np.array(dist, dtype=np.int32).reshape(h, w)
 
 
 def _locate(grid: np.ndarray, code: int) -> tuple[int, int]:

@@ -53,10 +53,15 @@ def _attempt(rng: np.random.Generator, settings: MazeSettings) -> GeneratedMaze 
         return None
     probe = tuple(open_cells[rng.integers(len(open_cells))])
     from_probe = maze.distances(grid, probe)
+    # path cells = moves - 1, so "more than min_path cells" means moves >= min_path + 2
+    needed = max(settings.min_path + 2, 2)
+    if 2 * int(from_probe.max()) < needed:
+        # No two cells of the probe's region are further apart than twice its eccentricity;
+        # skipping the second search draws nothing from rng, so the output is unchanged.
+        return None
     start = np.unravel_index(np.argmax(from_probe), grid.shape)
     from_start = maze.distances(grid, start)
-    # path cells = moves - 1, so "more than min_path cells" means moves >= min_path + 2
-    far = np.argwhere(from_start >= max(settings.min_path + 2, 2))
+    far = np.argwhere(from_start >= needed)
     if len(far) == 0:
         return None
     goal = tuple(far[rng.integers(len(far))])
