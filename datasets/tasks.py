@@ -19,14 +19,15 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hrm.datasets import arc, maze, sudoku
+from hrm.datasets.dihedral import dihedral_transform, inverse_dihedral_transform
 from hrm.datasets.errors import HRMDataError, PuzzleParseError
 
 if TYPE_CHECKING:
@@ -154,6 +155,13 @@ class Task(ABC):
     def render_rich(self, puzzle: Puzzle, answer: np.ndarray | None) -> Text:
         """A rich rendering of the answer: givens, filled and bad cells look different."""
 
+    def variant(self, puzzle: Puzzle, attempt: int
+                ) -> tuple[Puzzle, Callable[[np.ndarray], np.ndarray]] | None:
+        """Attempt `attempt` (1, 2, ...) at `puzzle` in another guise: the puzzle under a
+        symmetry of the task and the map from its answers back to `puzzle`'s; None when the
+        task has no more distinct ones. Used to retry puzzles whose answer failed `verify`."""
+        return None
+
     def format_input(self, puzzle: Puzzle) -> str:
         return self.format(puzzle.grid, puzzle.layout)
 
@@ -211,6 +219,14 @@ class SudokuTask(Task):
     def verify(self, puzzle: Puzzle, answer: np.ndarray | None) -> bool:
         # By the rules, not by comparison with a known solution: a puzzle may have several.
         return answer is not None and sudoku.verify(puzzle.grid, answer)
+
+    def variant(self, puzzle: Puzzle, attempt: int
+                ) -> tuple[Puzzle, Callable[[np.ndarray], np.ndarray]]:
+        # Relabelled digits, transposition, bands, rows, stacks and columns shuffled: the
+        # augmentations of training. Attempt k draws from seed k, so a retry is reproducible.
+        transform = sudoku.random_transform(int(puzzle.grid.shape[0]),
+                                            np.random.RandomState(attempt))
+        return replace(puzzle, grid=transform.apply(puzzle.grid), expected=None), transform.invert
 
     def bad_cells(self, puzzle: Puzzle, answer: np.ndarray | None) -> np.ndarray | None:
         if answer is None:
@@ -270,6 +286,22 @@ class MazeTask(Task):
 
     def verify(self, puzzle: Puzzle, answer: np.ndarray | None) -> bool:
         return answer is not None and maze.verify(puzzle.grid, answer)
+
+    def variant(self, puzzle: Puzzle, attempt: int
+                ) -> tuple[Puzzle, Callable[[np.ndarray], np.ndarray]] | None:
+        # The other symmetries of the square, in the original's numbering; a rectangular
+        # maze keeps only those that keep its shape (180 degrees and the two flips).
+        square = puzzle.grid.shape[0] == puzzle.grid.shape[1]
+        symmetries = range(1, 8) if square else (2, 4, 5)
+        if attempt > len(symmetries):
+            return None
+        tid = symmetries[attempt - 1]
+        grid = np.ascontiguousarray(dihedral_transform(puzzle.grid, tid))
+
+        def back(answer: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(inverse_dihedral_transform(answer, tid))
+
+        return replace(puzzle, grid=grid, expected=None), back
 
     def bad_cells(self, puzzle: Puzzle, answer: np.ndarray | None) -> np.ndarray | None:
         if answer is None:

@@ -20,14 +20,15 @@ if TYPE_CHECKING:
 
 
 FORMATS = ("auto", "pretty", "lines", "jsonl", "json", "csv")
-CSV_COLUMNS = ("index", "source", "input", "answer", "solved", "status", "segments", "q_halt",
-               "seconds", "error")
+CSV_COLUMNS = ("index", "source", "input", "answer", "solved", "status", "segments", "attempts",
+               "q_halt", "seconds", "error")
 
 EPILOG = """\b
 Examples:
   hrm solve sudoku puzzle.txt
   hrm datasets generate sudoku -n 100 | hrm solve sudoku - --format jsonl | jq .solved
   hrm solve maze mazes.txt --model hrm-maze-30x30-hard --halt max --max-segments 32
+  hrm solve sudoku hard.txt --attempts 8    # retry failures on shuffled boards
   hrm solve arc task.json --device cuda
 
 \b
@@ -35,7 +36,7 @@ Output (stdout):
   pretty  grids on a terminal: givens bold, filled cells coloured, bad cells red
   lines   one line per puzzle, the answer in one-line form (default when piped)
   jsonl   per puzzle: index, source (file:line), input, answer (in the input's
-          layout), solved, status, segments, q_halt, seconds; a bad input item
+          layout), solved, status, segments, attempts, q_halt, seconds; a bad item
           gives {index, source, error} instead
   json    the same records as one JSON list; csv: the same as CSV rows
 
@@ -51,12 +52,18 @@ Exit codes:
 @puzzle_model_options
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=64,
               show_default=True, help="Puzzles per model call.")
+@click.option("--attempts", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Retry a puzzle whose answer breaks the rules on up to N-1 symmetric "
+              "copies (sudoku: relabelled, transposed, shuffled; maze: rotated, flipped; at "
+              "most 8 for a maze) and keep the first answer that passes. Only the rules "
+              "decide, never a known answer.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="auto: pretty on a terminal, lines when piped.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress bar, model line or summary on stderr (input errors still).")
 def solve(task: str, inputs: tuple[str, ...], model_spec: str | None, device: str, halt: str,
-          max_segments: int | None, batch_size: int, fmt: str, quiet: bool) -> None:
+          max_segments: int | None, batch_size: int, attempts: int, fmt: str,
+          quiet: bool) -> None:
     """Solve the puzzles in FILEs (or stdin, `-`) and verify every answer.
 
     TASK is sudoku, maze or arc. Inputs take the formats `hrm datasets` reads: puzzle
@@ -70,7 +77,8 @@ def solve(task: str, inputs: tuple[str, ...], model_spec: str | None, device: st
     if fmt == "auto":
         fmt = "pretty" if sys.stdout.isatty() else "lines"
 
-    solver = _make_solver(task, model_spec, device, halt, max_segments, batch_size, quiet)
+    solver = _make_solver(task, model_spec, device, halt, max_segments, batch_size, attempts,
+                          quiet)
     adapter = solver.task
 
     writer = _writer(fmt, adapter)
@@ -99,16 +107,18 @@ def _exit_code(tally: dict[str, int]) -> int:
 
 
 def _make_solver(task: str, model_spec: str | None, device: str, halt: str,
-                 max_segments: int | None, batch_size: int, quiet: bool) -> Solver:
+                 max_segments: int | None, batch_size: int, attempts: int,
+                 quiet: bool) -> Solver:
     from hrm.train.solver import load_solver
 
     solver, name = load_solver(task, model_spec, device, halt=halt, max_segments=max_segments,
-                               batch_size=batch_size)
+                               batch_size=batch_size, attempts=attempts)
     if not quiet:
         implicit = "" if model_spec else " (no --model given)"
         budget = max_segments or solver.model.config.halt_max_steps
+        tries = f", up to {attempts} attempts" if attempts > 1 else ""
         click.echo(f"Solving with {name}{implicit} on {solver.model.device}, halt {halt}, "
-                   f"up to {budget} segments.", err=True)
+                   f"up to {budget} segments{tries}.", err=True)
     return solver
 
 
@@ -146,6 +156,7 @@ def record_dict(record: SolveResult | InputError, adapter: Task) -> dict[str, An
         "solved": record.solved,
         "status": _status(record),
         "segments": record.segments,
+        "attempts": record.attempts,
         "q_halt": round(record.q_halt, 6),
         "seconds": round(record.seconds, 6),
     }

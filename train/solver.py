@@ -57,6 +57,9 @@ class SolveResult:
     segments: int
     q_halt: float
     seconds: float
+    attempts: int = 1
+    """Rollouts run for this puzzle: 1, or more when retried (`Solver(attempts=...)`);
+    `segments` counts the segments of all of them."""
 
     @property
     def solved(self) -> bool:
@@ -123,17 +126,22 @@ class Solver:
 
     `identifiers` maps puzzle identifiers (ARC task ids) to rows of the model's puzzle
     embedding; puzzles without one get row 0, the blank identifier of unseen puzzles.
+    `attempts` > 1 retries a puzzle whose answer breaks the rules under up to
+    `attempts - 1` symmetries of its task (sudoku: relabelled, transposed and shuffled
+    boards; mazes: rotations and flips) and keeps the first answer that passes.
     """
 
     def __init__(self, model: HRM, task: Task | str, *, halt: str = "adaptive",
                  max_segments: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                 identifiers: Mapping[str, int] | None = None):
+                 identifiers: Mapping[str, int] | None = None, attempts: int = 1):
         if halt not in HALT_MODES:
             raise ValueError(f"halt must be one of {HALT_MODES}, got {halt!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if max_segments is not None and max_segments < 1:
             raise ValueError(f"max_segments must be at least 1, got {max_segments}")
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {attempts}")
         self.model = model
         self.task = get_task(task) if isinstance(task, str) else task
         self.task.check_model(model.config.vocab_size, model.config.seq_len)
@@ -141,6 +149,7 @@ class Solver:
         self.max_segments = max_segments
         self.batch_size = batch_size
         self.identifiers = dict(identifiers or {})
+        self.attempts = attempts
 
     @property
     def seq_len(self) -> int:
@@ -168,24 +177,7 @@ class Solver:
 
     def _run(self, puzzles: Sequence[Puzzle], tokens: Sequence[np.ndarray],
              indices: Sequence[int], started: float) -> list[SolveResult]:
-        device = self.model.device
-        inputs = torch.from_numpy(np.stack(tokens).astype(np.int64)).to(device)
-        ids = torch.tensor([self.identifier(p) for p in puzzles], dtype=torch.long,
-                           device=device)
-        size = len(puzzles)
-        done_at = np.full(size, np.nan)
-        last = None
-        for step in self.model.rollout(inputs, ids, halt=self.halt,
-                                       max_segments=self.max_segments):
-            now = time.perf_counter()
-            halted = step.halted.cpu().numpy()
-            done_at[halted & np.isnan(done_at)] = now - started
-            last = step
-        assert last is not None  # a rollout runs at least one segment
-        predictions = last.predictions.cpu().numpy()
-        q_halt = torch.sigmoid(last.q_halt_logits.float()).cpu().numpy()
-        segments = last.steps.cpu().numpy()
-
+        predictions, q_halt, segments, done_at = self._rollout(puzzles, tokens, started)
         results = []
         for i, puzzle in enumerate(puzzles):
             answer = self.task.decode(predictions[i], puzzle)
@@ -198,7 +190,60 @@ class Solver:
                 q_halt=float(q_halt[i]),
                 seconds=float(done_at[i]),
             ))
+        for attempt in range(1, self.attempts):
+            if not self._retry(results, attempt, started):
+                break
         return results
+
+    def _retry(self, results: list[SolveResult], attempt: int, started: float) -> bool:
+        """Run the puzzles whose answers broke the rules again, each in the guise `attempt`
+        of its task (`Task.variant`), and keep an answer that passes; False when there was
+        nothing left to retry. Only the rules decide (never a known answer), so what `hrm
+        solve --attempts` reports is what a user without the answers would get."""
+        retry = []
+        for result in results:
+            if result.verdict is False:
+                variant = self.task.variant(result.puzzle, attempt)
+                if variant is not None:
+                    retry.append((result, *variant))
+        if not retry:
+            return False
+        for offset in range(0, len(retry), self.batch_size):
+            chunk = retry[offset:offset + self.batch_size]
+            predictions, q_halt, segments, done_at = self._rollout(
+                [puzzle for _, puzzle, _ in chunk],
+                [self.encode(puzzle) for _, puzzle, _ in chunk], started)
+            for i, (result, puzzle, back) in enumerate(chunk):
+                decoded = self.task.decode(predictions[i], puzzle)
+                answer = None if decoded is None else back(decoded)
+                result.attempts = attempt + 1
+                result.segments += int(segments[i])
+                result.seconds = float(done_at[i])
+                if self.task.verify(result.puzzle, answer):
+                    result.answer, result.verdict = answer, True
+                    result.q_halt = float(q_halt[i])
+        return True
+
+    def _rollout(self, puzzles: Sequence[Puzzle], tokens: Sequence[np.ndarray],
+                 started: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(predicted tokens, halting probability, segments, seconds since `started` when
+        each halted) of one batch."""
+        device = self.model.device
+        inputs = torch.from_numpy(np.stack(tokens).astype(np.int64)).to(device)
+        ids = torch.tensor([self.identifier(p) for p in puzzles], dtype=torch.long,
+                           device=device)
+        done_at = np.full(len(puzzles), np.nan)
+        last = None
+        for step in self.model.rollout(inputs, ids, halt=self.halt,
+                                       max_segments=self.max_segments):
+            now = time.perf_counter()
+            halted = step.halted.cpu().numpy()
+            done_at[halted & np.isnan(done_at)] = now - started
+            last = step
+        assert last is not None  # a rollout runs at least one segment
+        return (last.predictions.cpu().numpy(),
+                torch.sigmoid(last.q_halt_logits.float()).cpu().numpy(),
+                last.steps.cpu().numpy(), done_at)
 
     # ------------------------------------------------------------------ streams
     def solve_items(self, items: Iterable[Puzzle | PuzzleParseError], *, start_index: int = 0,
@@ -240,7 +285,7 @@ class Solver:
 
 def load_solver(task: str, model_spec: str | None, device: str = "auto", *,
                 halt: str = "adaptive", max_segments: int | None = None,
-                batch_size: int = 64) -> tuple[Solver, str]:
+                batch_size: int = 64, attempts: int = 1) -> tuple[Solver, str]:
     """The solver for `task` with the model `model_spec` names (None: the task's default),
     and the model's name. `hrm solve` and `hrm watch` share it, so they accept the same
     models and give the same errors."""
@@ -254,7 +299,8 @@ def load_solver(task: str, model_spec: str | None, device: str = "auto", *,
     model, info = registry.load(entry, resolve_device(device), task=task)
     try:
         solver = Solver(model, get_task(task), halt=halt, max_segments=max_segments,
-                        batch_size=batch_size, identifiers=registry.puzzle_identifiers(info))
+                        batch_size=batch_size, identifiers=registry.puzzle_identifiers(info),
+                        attempts=attempts)
     except IncompatibleModelError as exc:
         raise IncompatibleModelError(f"model {entry.name} cannot solve {task}: {exc}") from None
     return solver, entry.name

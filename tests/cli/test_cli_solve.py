@@ -32,8 +32,8 @@ SOLUTION = "48392165796734582125187649354813297672956413813679824537268951481425
 MAZE = "#######\n#S    #\n# ### #\n#   #G#\n#######\n"
 ARC_TASK = {"train": [{"input": [[1]], "output": [[2]]}],
             "test": [{"input": [[3, 4]], "output": [[4, 3]]}]}
-RECORD_KEYS = {"index", "source", "input", "answer", "solved", "status", "segments", "q_halt",
-               "seconds"}
+RECORD_KEYS = {"index", "source", "input", "answer", "solved", "status", "segments", "attempts",
+               "q_halt", "seconds"}
 
 
 pytestmark = pytest.mark.usefixtures("hrm_home")

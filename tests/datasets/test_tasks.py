@@ -253,3 +253,35 @@ def test_bundle_task_name():
 def test_unknown_task():
     with pytest.raises(ValueError, match="unknown task"):
         get_task("chess")
+
+
+def test_variants_are_symmetries_whose_answers_map_back():
+    from hrm.datasets.maze_generator import MazeSettings, generate
+    from hrm.datasets.sudoku_generator import GeneratorSettings
+    from hrm.datasets.sudoku_generator import generate as generate_sudoku
+    from hrm.datasets.sudoku_solver import has_unique_solution, solve
+
+    sudoku_task = get_task("sudoku")
+    [item] = generate_sudoku(1, 4, GeneratorSettings(size=9))
+    puzzle = Puzzle("sudoku", item.puzzle, "x", 1, "line", expected=item.solution)
+    seen = set()
+    for attempt in range(1, 6):
+        variant, back = sudoku_task.variant(puzzle, attempt)
+        assert variant.expected is None  # a retry never sees the known answer
+        assert has_unique_solution(variant.grid)
+        [solution] = solve(variant.grid).solutions
+        assert np.array_equal(back(solution), item.solution)
+        seen.add(variant.grid.tobytes())
+    assert len(seen) == 5
+
+    maze_task = get_task("maze")
+    for shape, count in (((9, 9), 7), ((7, 9), 3)):
+        grid = next(generate(1, 3, MazeSettings(size=9))).solution[:shape[0], :shape[1]]
+        puzzle = Puzzle("maze", grid, "x", 1, "grid")
+        variants = [maze_task.variant(puzzle, k) for k in range(1, 9)]
+        assert sum(v is not None for v in variants) == count and variants[count] is None
+        grids = {v[0].grid.tobytes() for v in variants[:count]} | {grid.tobytes()}
+        assert len(grids) == count + 1
+        for variant, back in variants[:count]:
+            assert np.array_equal(back(variant.grid), grid)
+    assert get_task("arc").variant(puzzle, 1) is None
