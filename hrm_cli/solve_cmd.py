@@ -52,17 +52,18 @@ Exit codes:
 @puzzle_model_options
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=64,
               show_default=True, help="Puzzles per model call.")
-@click.option("--attempts", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--attempts", type=click.IntRange(min=1), metavar="N",
               help="Retry a puzzle whose answer breaks the rules on up to N-1 symmetric "
               "copies (sudoku: relabelled, transposed, shuffled; maze: rotated, flipped; at "
               "most 8 for a maze) and keep the first answer that passes. Only the rules "
-              "decide, never a known answer.")
+              "decide, never a known answer. [default: what the model recommends: 8 for "
+              "default:sudoku, else 1]")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="auto: pretty on a terminal, lines when piped.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress bar, model line or summary on stderr (input errors still).")
 def solve(task: str, inputs: tuple[str, ...], model_spec: str | None, device: str, halt: str,
-          max_segments: int | None, batch_size: int, attempts: int, fmt: str,
+          max_segments: int | None, batch_size: int, attempts: int | None, fmt: str,
           quiet: bool) -> None:
     """Solve the puzzles in FILEs (or stdin, `-`) and verify every answer.
 
@@ -107,7 +108,7 @@ def _exit_code(tally: dict[str, int]) -> int:
 
 
 def _make_solver(task: str, model_spec: str | None, device: str, halt: str,
-                 max_segments: int | None, batch_size: int, attempts: int,
+                 max_segments: int | None, batch_size: int, attempts: int | None,
                  quiet: bool) -> Solver:
     from hrm.train.solver import load_solver
 
@@ -116,7 +117,7 @@ def _make_solver(task: str, model_spec: str | None, device: str, halt: str,
     if not quiet:
         implicit = "" if model_spec else " (no --model given)"
         budget = max_segments or solver.model.config.halt_max_steps
-        tries = f", up to {attempts} attempts" if attempts > 1 else ""
+        tries = f", up to {solver.attempts} attempts" if solver.attempts > 1 else ""
         click.echo(f"Solving with {name}{implicit} on {solver.model.device}, halt {halt}, "
                    f"up to {budget} segments{tries}.", err=True)
     return solver

@@ -56,6 +56,10 @@ def main() -> None:
                         help="the segment budget `hrm solve` uses by default (the model's "
                              "halt_max_steps), when held-out accuracy keeps rising past the "
                              "trained maximum")
+    parser.add_argument("--attempts", type=int,
+                        help="the attempts `hrm solve` makes by default (retries on symmetric "
+                             "copies of puzzles whose answers break the rules), when held-out "
+                             "results show they pay")
     parser.add_argument("--defaults-dir", type=Path, default=ROOT / "model" / "defaults",
                         help="where the task folders of shipped models live")
     args = parser.parse_args()
@@ -72,6 +76,8 @@ def main() -> None:
         trained = config["architecture"]["halt_max_steps"]
         config["architecture"]["halt_max_steps"] = args.max_segments
         config["provenance"]["trained_halt_max_steps"] = trained
+    if args.attempts:
+        config["task"]["attempts"] = args.attempts
     notes = json.loads(args.data_notes.read_text(encoding="utf-8"))
     config["provenance"]["training_data"] = notes
     config["provenance"]["description"] = notes.get("description", config["provenance"].get(

@@ -285,10 +285,11 @@ class Solver:
 
 def load_solver(task: str, model_spec: str | None, device: str = "auto", *,
                 halt: str = "adaptive", max_segments: int | None = None,
-                batch_size: int = 64, attempts: int = 1) -> tuple[Solver, str]:
+                batch_size: int = 64, attempts: int | None = None) -> tuple[Solver, str]:
     """The solver for `task` with the model `model_spec` names (None: the task's default),
     and the model's name. `hrm solve` and `hrm watch` share it, so they accept the same
-    models and give the same errors."""
+    models and give the same errors. `attempts` None: what the bundle recommends (its
+    task's `attempts`, set when a default is packaged), else 1."""
     from hrm.datasets.tasks import IncompatibleModelError
     from hrm.train import registry
 
@@ -300,10 +301,16 @@ def load_solver(task: str, model_spec: str | None, device: str = "auto", *,
     try:
         solver = Solver(model, get_task(task), halt=halt, max_segments=max_segments,
                         batch_size=batch_size, identifiers=registry.puzzle_identifiers(info),
-                        attempts=attempts)
+                        attempts=attempts or recommended_attempts(info.task))
     except IncompatibleModelError as exc:
         raise IncompatibleModelError(f"model {entry.name} cannot solve {task}: {exc}") from None
     return solver, entry.name
+
+
+def recommended_attempts(task_info: Mapping[str, Any]) -> int:
+    """The attempts a bundle's `task` entry recommends for `hrm solve` (1 if none)."""
+    value = task_info.get("attempts")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
 
 
 # --------------------------------------------------------------------------- batching

@@ -12,6 +12,7 @@ import pytest
 from threads import torch_threads
 
 from hrm.model import load_bundle
+from hrm.train.solver import load_solver
 from hrm_cli.main import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
@@ -47,7 +48,7 @@ def test_package_records_data_and_held_out_results(trained, tmp_path):
                                  "train": {"command": "hrm datasets generate ...", "seed": 1}}))
     done = package(str(run), "sudoku", "--data-notes", str(notes), "--eval",
                    f"held-out={report}", "--dtype", "auto", "--max-segments", "5",
-                   "--defaults-dir", str(tmp_path))
+                   "--attempts", "3", "--defaults-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "sudoku"
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
@@ -63,6 +64,10 @@ def test_package_records_data_and_held_out_results(trained, tmp_path):
     # The solve budget is raised; the trained one stays on record.
     assert model.config.halt_max_steps == 5
     assert config["provenance"]["trained_halt_max_steps"] == 2
+    # `hrm solve` with this model retries failures on 2 symmetric copies unless told.
+    solver, _ = load_solver("sudoku", str(folder), "cpu")
+    assert info.task["attempts"] == 3 and solver.attempts == 3
+    assert load_solver("sudoku", str(folder), "cpu", attempts=1)[0].attempts == 1
 
     # Packaging again replaces the folder as a whole.
     assert package(str(run / "model"), "sudoku", "--data-notes", str(notes), "--eval",
