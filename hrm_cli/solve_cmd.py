@@ -28,7 +28,7 @@ Examples:
   hrm solve sudoku puzzle.txt
   hrm datasets generate sudoku -n 100 | hrm solve sudoku - --format jsonl | jq .solved
   hrm solve maze mazes.txt --model hrm-maze-30x30-hard --halt max --max-segments 32
-  hrm solve sudoku hard.txt --attempts 8    # retry failures on shuffled boards
+  hrm solve sudoku hard.txt --attempts 1    # one rollout each, no retries
   hrm solve arc task.json --device cuda
 
 \b
