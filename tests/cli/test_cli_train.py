@@ -358,3 +358,24 @@ def test_dtype_and_gradient_choices_are_the_models():
     from hrm_cli.options import DTYPES, GRADIENTS
 
     assert DTYPES == FORWARD_DTYPES and GRADIENTS == MODEL_GRADIENTS
+
+
+def test_init_from_an_original_release_checkpoint(tmp_path, capsys):
+    from hrm.model import import_official
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "official-hrm"
+    release = fixtures / "model"
+    code, _, err = run(["train", "sudoku", "--data", fixtures / "datasets" / "sudoku-built",
+                        "--out", tmp_path / "ft", "--init-from", release, "--steps", "1",
+                        "--batch-size", "4", "--lr", "0", "--puzzle-emb-lr", "0",
+                        "--eval-interval", "0", "--device", "cpu", "-q"], capsys)
+    assert code == 0, err
+    record = json.loads((tmp_path / "ft" / "config.json").read_text())["config"]["init_from"]
+    # The release was trained with 3 puzzle identifiers, this dataset has 1: a fresh table.
+    assert record["puzzle_embeddings"] == "fresh" and record["path"] == str(release)
+    original = import_official(release, task="sudoku").state_dict()
+    warm = bundle_weights(tmp_path / "ft" / "model")
+    assert not warm["puzzle_emb.weights"].any()
+    for name, tensor in original.items():
+        if name != "puzzle_emb.weights":
+            assert torch.equal(warm[name], tensor), name
