@@ -189,28 +189,27 @@ def build_config(task: str, data: str | Path, out: str | Path, *, preset: str = 
     data = Path(data).resolve()
     metadata = load_split(data, "train").metadata
     check_task(task, metadata, data)
-    if init_from is not None:
-        from hrm.train.warm_start import warm_start_architecture
-
-        fields_, record = warm_start_architecture(init_from, task, metadata, data,
-                                                  architecture or {})
-        return TrainConfig(task=task, data=str(data), out=str(Path(out).resolve()),
-                           recipe=recipe or recipe_for(task),
-                           architecture=HRMConfig.from_dict(fields_).to_dict(),
-                           preset=record["source"].get("preset", "custom"), init_from=record,
-                           **settings)
+    record = None
     try:
-        model = HRMConfig.from_preset(preset, **{
-            **(architecture or {}),
-            "vocab_size": metadata.vocab_size,
-            "seq_len": metadata.seq_len,
-            "num_puzzle_identifiers": metadata.num_puzzle_identifiers,
-        })
+        if init_from is not None:
+            from hrm.train.warm_start import warm_start_architecture
+
+            fields_, record = warm_start_architecture(init_from, task, metadata, data,
+                                                      architecture or {})
+            model = HRMConfig.from_dict(fields_)
+            preset = record["source"].get("preset", "custom")
+        else:
+            model = HRMConfig.from_preset(preset, **{
+                **(architecture or {}),
+                "vocab_size": metadata.vocab_size,
+                "seq_len": metadata.seq_len,
+                "num_puzzle_identifiers": metadata.num_puzzle_identifiers,
+            })
     except (TypeError, ValueError) as exc:
         raise TrainingError(f"model: {exc}") from None
     return TrainConfig(task=task, data=str(data), out=str(Path(out).resolve()),
                        recipe=recipe or recipe_for(task), architecture=model.to_dict(),
-                       preset=preset, **settings)
+                       preset=preset, init_from=record, **settings)
 
 
 def _program_name() -> str:

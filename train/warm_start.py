@@ -16,10 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from hrm.datasets.format import DatasetMetadata
 from hrm.model import HRM
+from hrm.model.checkpoint import load_state_dict_checked
 from hrm.train.errors import TrainingError
 
 # HRMConfig fields a warm-started run may set; every other one is the source's.
@@ -89,15 +88,6 @@ def load_warm_start(model: HRM, record: dict[str, Any]) -> None:
     """Copy the source's weights (from `record["path"]`) into the new run's `model`."""
     source, _, path = _load_source(record["path"], record["task"])
     state = source.state_dict()
-    if record["puzzle_embeddings"] == "fresh":
-        del state[PUZZLE_TABLE]
-    target = model.state_dict()
-    mismatched = sorted(name for name, tensor in state.items()
-                        if name not in target or target[name].shape != tensor.shape)
-    missing = sorted(set(target) - set(state) - {PUZZLE_TABLE})
-    if mismatched or missing:
-        raise TrainingError(f"--init-from {path}: its weights do not fit the run's model "
-                            f"({', '.join((mismatched + missing)[:4])})")
-    with torch.no_grad():
-        for name, tensor in state.items():
-            target[name].copy_(tensor)
+    if record["puzzle_embeddings"] == "fresh":  # keep the new run's own (zero) table
+        state[PUZZLE_TABLE] = model.state_dict()[PUZZLE_TABLE]
+    load_state_dict_checked(model, state, path)
