@@ -166,6 +166,7 @@ def test_init_from_starts_a_new_run_from_a_models_weights(data, tmp_path, capsys
 def test_init_from_a_packaged_default_trains_at_its_trained_segments(tmp_path, capsys):
     from hrm.datasets import sudoku
     from hrm.datasets.sudoku_generator import GeneratorSettings, generate
+    from hrm.train.registry import find_model
 
     rows = [(sudoku.format_line(p.puzzle), sudoku.format_line(p.solution))
             for p in generate(4, 7, GeneratorSettings(size=9, clues=40))]
@@ -175,18 +176,12 @@ def test_init_from_a_packaged_default_trains_at_its_trained_segments(tmp_path, c
                         "--eval-interval", "0", "--device", "cpu", "-q"], capsys)
     assert code == 0, err
     config = json.loads((tmp_path / "ft" / "config.json").read_text())["config"]
-    shipped = json.loads((registry_path() / "config.json").read_text())
+    shipped = json.loads((find_model("default:sudoku").path / "config.json").read_text())
     assert shipped["architecture"]["halt_max_steps"] == 16  # the solve budget it ships with
     assert config["architecture"]["halt_max_steps"] == 8  # the one it was trained at
     assert config["architecture"]["hidden_size"] == shipped["architecture"]["hidden_size"]
     assert config["init_from"]["source"]["steps"] == shipped["provenance"]["steps"]
     assert config["preset"] == shipped["provenance"]["preset"]
-
-
-def registry_path() -> Path:
-    from hrm.train import registry
-
-    return registry.find_model("default:sudoku").path
 
 
 def test_init_from_refuses_what_does_not_fit(data, tmp_path, capsys):
