@@ -153,7 +153,7 @@ if [ $rc -eq 3 ] || [ $rc -eq 130 ]; then
     $HRM train --resume "$RUN" --steps "$TOTAL" --time-limit "$LIMIT" $COMPILE; rc=$?
     say "phase 2 exited $rc"
   fi
-  if [ ! -f "$RUN/model/config.json" ] && [ "$(left)" -gt 10 ]; then
+  if [ "$rc" -ne 0 ] && [ "$(left)" -gt 10 ]; then  # paused at the time limit: export it
     STEP=$(ckpt_step)
     say "finishing at step $STEP: export the bundle"
     $HRM train --resume "$RUN" --steps "$STEP"; rc=$?

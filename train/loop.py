@@ -21,6 +21,7 @@ later steps (see `hrm.train.checkpoint`), so a resumed run is the uninterrupted 
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import threading
@@ -557,8 +558,7 @@ class Trainer:
         self.elapsed = float(state.get("elapsed_s", 0.0))
         self.last_eval_step = int(state.get("last_eval_step", -1))
         self.last_eval = state.get("last_eval")
-        finished = (self.run_dir / BUNDLE_DIR / "config.json").is_file()
-        if self.step >= self.total_steps and finished:
+        if self.step >= self.total_steps and self._bundle_step() == self.step:
             raise TrainingError(f"{self.run_dir}: this run already finished at step "
                                 f"{self.step} of {self.total_steps}; pass a larger --steps "
                                 "to train it further")
@@ -574,6 +574,16 @@ class Trainer:
                                   f"of {state.get('world_size')}: ACT sequences in flight "
                                   "restart and random streams are reseeded")
             _seed_everything(self.config.seed + rank + 7919 * self.step)
+
+    def _bundle_step(self) -> int | None:
+        """The step of the bundle in RUN_DIR/model, if any. A run paused by --time-limit
+        after an earlier finish keeps that older bundle: only a bundle of the checkpoint's
+        step means there is nothing left to do."""
+        try:
+            config = json.loads((self.run_dir / BUNDLE_DIR / "config.json").read_text())
+            return int(config["provenance"]["steps"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     # ------------------------------------------------------------------------------------
     def _export_bundle(self) -> None:

@@ -158,6 +158,22 @@ def test_resume_past_the_end_extends_and_a_finished_run_refuses(data, tmp_path):
     assert [r["step"] for r in records(tmp_path / "run" / "metrics.jsonl")] == list(range(1, 7))
 
 
+def test_a_run_paused_after_an_earlier_finish_can_still_be_finished(data, tmp_path):
+    # Finish at 4, extend to 6 but pause at 5 (--time-limit): model/ still holds step 4's
+    # bundle. Resuming with --steps 5 must export step 5's, not call the run finished.
+    config = tiny_config(data, tmp_path / "run", steps=4)
+    train(config)
+    config.steps = 6
+    paused = train(config, resume=True, deadline=0.0)
+    assert paused.status == "paused" and paused.step == 5
+    config.steps = 5
+    outcome = train(config, resume=True)
+    assert outcome.status == "finished" and outcome.step == 5
+    bundle = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert bundle["provenance"]["steps"] == 5
+    with pytest.raises(TrainingError, match="already finished at step 5"):
+        start(config, resume=True)
+
 def test_resume_needs_a_readable_checkpoint_of_the_same_run(data, tmp_path):
     config = tiny_config(data, tmp_path / "run", steps=4)
     prepare_run(config, False, torch.device("cpu"), World())
