@@ -511,6 +511,7 @@ Examples:
   hrm eval runs/maze-1/model --data data/maze-30x30-hard-1k --max-segments 32
   hrm eval runs/arc-1 --data data/arc-agi-1-aug-1000 --format json | jq .arc
   hrm eval default:sudoku --data data/sudoku-test --dtype bfloat16 --device cpu
+  hrm eval default:sudoku --data data/sudoku-test --attempts 8   # as hrm solve retries
 """,
 )
 @click.argument("target", metavar="RUN_DIR|MODEL", shell_complete=model_names)
@@ -527,11 +528,17 @@ Examples:
 @click.option("--dtype", type=click.Choice(DTYPES),
               help="Activation dtype [the model's own: auto = bfloat16 on GPUs, float32 on "
                    "the CPU].")
+@click.option("--attempts", type=click.IntRange(min=1), default=1, show_default=True,
+              metavar="N",
+              help="Also solve the split as `hrm solve --attempts N` does (sudoku, maze): "
+                   "adaptive halting, a rule-breaking answer retried under up to N-1 "
+                   "symmetries; reports the share solved within 1, 2, 4, ... N attempts.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="A table, or JSON for scripts (the same numbers).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def eval_command(target: str, data: str | None, split: str, device: str, batch_size: int,
-                 max_segments: int | None, dtype: str | None, fmt: str, quiet: bool) -> None:
+                 max_segments: int | None, dtype: str | None, attempts: int, fmt: str,
+                 quiet: bool) -> None:
     """Evaluate a run (its final model, else its latest checkpoint) or a model.
 
     MODEL is a bundle folder or a name `hrm models list` shows (default:sudoku, a cached
@@ -541,8 +548,14 @@ def eval_command(target: str, data: str | None, split: str, device: str, batch_s
     segment budget (1, 2, 4, 8, 16, ... up to --max-segments) and with adaptive halting
     (the model's own Q head decides when to stop), and for ARC pass@1/pass@2 after undoing
     the augmentations and voting over them, as the original evaluation does.
+
+    With --attempts N the split is then also solved as `hrm solve` solves it: the rules,
+    never the labels, decide which answers to retry and keep; the first attempt repeats
+    the adaptive rollout (N-1 more only for the examples that failed). Under torchrun
+    this part runs on rank 0 alone.
     """
     from hrm.datasets.format import load_identifiers
+    from hrm.train.attempts import RETRY_TASKS, evaluate_attempts
     from hrm.train.data import EvalLoader
     from hrm.train.distributed import World, resolve_device, setup, teardown
     from hrm.train.errors import TrainingError
@@ -568,6 +581,10 @@ def eval_command(target: str, data: str | None, split: str, device: str, batch_s
         if loaded.task is not None:
             check_task(loaded.task, loader.metadata, folder)
         check_model_fits(loaded.model, loader.metadata, folder)
+        if attempts > 1 and loaded.task not in RETRY_TASKS:
+            raise click.UsageError(f"--attempts retries by the rules of sudoku and maze; "
+                                   f"{loaded.task or 'this model'}'s answers cannot be "
+                                   "checked")
         identifiers = load_identifiers(folder) if loaded.task == "arc" else None
         with progress_bar(quiet or not world.is_main) as progress:
             bar = progress.add_task(f"eval {split}", total=len(loader))
@@ -581,6 +598,15 @@ def eval_command(target: str, data: str | None, split: str, device: str, batch_s
     report = {"model": str(loaded.source), "task": loaded.task, "data": str(folder),
               "dtype": str(loaded.model.forward_dtype).removeprefix("torch."),
               **result.to_dict()}
+    if attempts > 1:
+        with progress_bar(quiet) as progress:
+            bar = progress.add_task(f"solve {split}, up to {attempts} attempts",
+                                    total=result.examples)
+            retried = evaluate_attempts(
+                loaded.model, loaded.task, folder, attempts=attempts, split=split,
+                max_segments=max_segments, batch_size=batch_size,
+                progress=lambda done, total: progress.update(bar, completed=done))
+        report["attempts"] = retried.to_dict()
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
     else:
@@ -616,6 +642,21 @@ def _print_eval_table(report: dict[str, Any]) -> None:
         budgets.add_row(budget, f"{values['exact_accuracy']:.2%}",
                         f"{values['token_accuracy']:.2%}")
     console.print(budgets)
+
+    if "attempts" in report:
+        retried = report["attempts"]
+        # A line, not a table title: a title wraps to the width of this narrow table.
+        console.print(f"up to {retried['attempts']} attempts, as hrm solve retries: "
+                      f"{retried['mean_segments']:.2f} segments per example")
+        table = Table()
+        table.add_column("attempts", justify="right")
+        table.add_column("solved", justify="right")
+        for k, solved in retried["solved_within"].items():
+            table.add_row(k, f"{solved:.2%}")
+        console.print(table)
+        if retried["other_answers"]:
+            console.print(f"{retried['other_answers']} solved by another valid answer than "
+                          "the label")
 
 
 __all__ = ["eval_command", "train"]

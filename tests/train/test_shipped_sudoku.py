@@ -3,6 +3,9 @@ able to solve held-out puzzles on the CPU."""
 
 import json
 
+from train_helpers import build_rows
+
+from hrm.datasets import sudoku, sudoku_solver
 from hrm.train import registry
 from hrm_cli.main import main
 
@@ -90,3 +93,24 @@ def test_attempts_retry_failures_on_shuffled_boards(tmp_path, capsys):
         # the answer is for the puzzle as given, not for its shuffled copy
         assert all(q in (".", a) for q, a in zip(retried["input"], retried["answer"],
                                                    strict=True))
+
+
+def test_eval_attempts_reports_what_solve_gets(tmp_path, capsys):
+    # The same three puzzles as a built dataset: `hrm eval --attempts 2` must count the one
+    # solved at once under 1 attempt and all three under 2.
+    rows = []
+    for line in HARD:
+        grid = sudoku.parse(line)[0].grid
+        [solution] = sudoku_solver.solve(grid).solutions
+        rows.append((line, sudoku.format_line(solution)))
+    data = build_rows("sudoku", tmp_path / "hard", rows, rows)
+    code = main(["eval", "default:sudoku", "--data", str(data), "--device", "cpu",
+                 "--dtype", "float32", "--attempts", "2", "--format", "json", "-q"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert report["adaptive"]["exact_accuracy"] == 1 / 3  # the first attempt, as evaluated
+    retried = report["attempts"]
+    assert retried["examples"] == 3 and retried["attempts"] == 2
+    assert retried["solved_within"] == {"1": 1 / 3, "2": 1.0}
+    assert retried["other_answers"] == 0
+    assert retried["mean_segments"] > report["adaptive"]["mean_segments"]

@@ -1,0 +1,53 @@
+"""`hrm eval --attempts`: a built split read back as puzzles and solved as `hrm solve` does."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from train_helpers import maze_dataset
+
+from hrm.datasets import maze
+from hrm.model import HRM, HRMConfig
+from hrm.train.attempts import attempt_budgets, evaluate_attempts, split_puzzles
+from hrm.train.errors import TrainingError
+
+
+def test_split_examples_become_puzzles_with_their_labels():
+    data = maze_dataset(size=5, train=8, test=6, seed=3)
+    with open(data.with_name(data.name + ".csv") / "test.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    puzzles = split_puzzles("maze", data, "test")
+    assert len(puzzles) == len(rows) == 6
+    for puzzle, row in zip(puzzles, rows, strict=True):
+        # A 5x5 maze built on its own canvas: the grid and answer read back exactly.
+        assert maze.format_line(puzzle.grid) == row["question"]
+        assert maze.format_line(puzzle.expected) == row["answer"]
+        assert maze.verify(puzzle.grid, puzzle.expected)
+    assert puzzles[2].location.endswith("test[2]")
+
+
+def test_arc_cannot_be_retried():
+    with pytest.raises(TrainingError, match="arc answers cannot be"):
+        split_puzzles("arc", maze_dataset(size=5, train=8, test=6, seed=3))
+
+
+def test_attempt_budgets():
+    assert attempt_budgets(1) == [1]
+    assert attempt_budgets(8) == [1, 2, 4, 8]
+    assert attempt_budgets(6) == [1, 2, 4, 6]
+
+
+def test_an_untrained_model_fails_every_attempt_and_runs_them_all():
+    data = maze_dataset(size=5, train=8, test=6, seed=3)
+    torch.manual_seed(0)
+    config = HRMConfig.from_preset("tiny", vocab_size=maze.VOCAB_SIZE, seq_len=25,
+                                   num_puzzle_identifiers=1, halt_max_steps=2)
+    model = HRM(config).eval()
+    result = evaluate_attempts(model, "maze", data, attempts=8, max_segments=2, batch_size=4)
+    assert result.examples == 6 and list(result.solved_within) == [1, 2, 4, 8]
+    assert all(v == 0.0 for v in result.solved_within.values())
+    # Unsolved square mazes go through the identity and all 7 other symmetries, each
+    # rollout 1 or 2 segments (adaptive halting, budget 2).
+    assert 8 <= result.mean_segments <= 16
+    assert np.isfinite(result.seconds)
