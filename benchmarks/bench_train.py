@@ -5,6 +5,7 @@
     python benchmarks/bench_train.py --device cuda --compile      # bf16, batch 768 / 768
     python benchmarks/bench_train.py --device cuda --compile --task maze --gradient full \
         --presets small --set hidden_size=256 --set num_heads=4
+    python benchmarks/bench_train.py --task maze --presets small --batches 4 --halting halt-only
 
 For each preset it builds a synthetic dataset of the task's shapes (Sudoku: vocab 11, 81
 tokens; maze: vocab 6, 900 tokens) and times `Trainer.train_step`: the ACT step with the
@@ -14,10 +15,11 @@ fraction of the best `torch.mm` throughput measured in the same run (float32 on 
 bfloat16 on CUDA, the dtype training computes in): on a GPU that fraction is the MFU.
 
 FLOPs per step, counted with `rollout_flops` of bench_rollout.py (matmuls and attention
-only): the segment's forward, the extra no-grad forward for the Q-learning target, and the
-backward (2x the forward) of the updates that `--gradient` keeps a graph for: the last L
-and H update (one-step, the paper's), the last H cycle (last-cycle) or all (full). A
-benchmark, not a test: the numbers depend on the machine and its load.
+only): the segment's forward, the extra no-grad forward for the Q-learning target (none
+with `--halting halt-only`), and the backward (2x the forward) of the updates that
+`--gradient` keeps a graph for: the last L and H update (one-step, the paper's), the last
+H cycle (last-cycle) or all (full). A benchmark, not a test: the numbers depend on the
+machine and its load.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from bench_rollout import rollout_flops
 
 from hrm.datasets.format import DatasetMetadata, PuzzleSet, write_dataset
 from hrm.model import HRMConfig
-from hrm.model.config import GRADIENTS
+from hrm.model.config import GRADIENTS, HALTINGS
 from hrm.train.config import build_config
 from hrm.train.loop import Trainer
 from hrm.train.recipes import recipe_for
@@ -55,7 +57,8 @@ def train_step_flops(config: HRMConfig, batch: int) -> int:
         "last-cycle": dataclasses.replace(config, H_cycles=1),
         "full": config,
     }[config.gradient]
-    q_target = segment if config.halt_max_steps > 1 else 0
+    # The Q-learning target costs one more forward ("halt-only" has none).
+    q_target = segment if config.halt_max_steps > 1 and config.halting == "q-learning" else 0
     return segment + q_target + 2 * rollout_flops(with_grad, batch, 1)
 
 
@@ -143,6 +146,8 @@ def main() -> None:
     parser.add_argument("--task", choices=sorted(SHAPES), default="sudoku")
     parser.add_argument("--gradient", choices=GRADIENTS, default=None,
                         help="updates backpropagated per segment [the preset's: one-step]")
+    parser.add_argument("--halting", choices=HALTINGS, default=None,
+                        help="how the Q head learns to stop [the preset's: q-learning]")
     parser.add_argument("--compile", action="store_true", help="torch.compile, as hrm train")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a model field for every preset (repeatable), e.g. "
@@ -151,6 +156,8 @@ def main() -> None:
     architecture = parse_overrides(args.set)
     if args.gradient:
         architecture["gradient"] = args.gradient
+    if args.halting:
+        architecture["halting"] = args.halting
 
     device = torch.device(args.device)
     presets = [p.strip() for p in args.presets.split(",")]

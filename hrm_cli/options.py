@@ -15,6 +15,8 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 """`--dtype` choices: hrm.model.config.FORWARD_DTYPES, repeated so that --help needs no torch."""
 GRADIENTS = ("one-step", "last-cycle", "full")
 """`hrm train --gradient` choices: hrm.model.config.GRADIENTS, repeated for the same reason."""
+HALTINGS = ("q-learning", "halt-only")
+"""`hrm train --halting` choices: hrm.model.config.HALTINGS, repeated for the same reason."""
 
 
 def puzzle_model_options(function: F) -> F:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from hrm.train.config import TrainConfig
     from hrm.train.loop import TrainOutcome
 
-from hrm_cli.options import DTYPES, GRADIENTS, TASKS
+from hrm_cli.options import DTYPES, GRADIENTS, HALTINGS, TASKS
 
 PRESETS = ("paper", "small", "tiny")
 
@@ -37,7 +37,7 @@ MODEL_OPTIONS = {
     "l_cycles": "L_cycles", "puzzle_emb_ndim": "puzzle_emb_ndim",
     "pos_encodings": "pos_encodings", "halt_max_steps": "halt_max_steps",
     "halt_exploration_prob": "halt_exploration_prob", "dtype": "forward_dtype",
-    "gradient": "gradient",
+    "gradient": "gradient", "halting": "halting",
 }
 # option name -> TrainConfig field
 RUN_OPTIONS = {
@@ -145,6 +145,11 @@ _model_options = _options(
     click.option("--halt-max-steps", type=POSITIVE, help="ACT: most segments per puzzle [16]."),
     click.option("--halt-exploration-prob", type=PROBABILITY,
                  help="ACT: exploration probability [0.1]."),
+    click.option("--halting", type=click.Choice(HALTINGS),
+                 help="ACT: how the Q head learns to stop: q-learning (the paper's; an "
+                      "extra forward per step for the continue target) or halt-only "
+                      "(TRM's: stop once sigmoid(q_halt) > 0.5; a quarter fewer FLOPs per "
+                      "step with --gradient full) [q-learning]."),
     click.option("--dtype", type=click.Choice(DTYPES),
                  help="Activation dtype [auto: bfloat16 on GPUs, float32 on the CPU]. "
                       "bfloat16 also pays on CPUs with AMX (Sapphire Rapids and later)."),

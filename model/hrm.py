@@ -228,7 +228,10 @@ class HRM(nn.Module):
         logits = self.lm_head(z_H)[:, self.puzzle_emb_len:]
         # Halting is decided from the first position (the puzzle-embedding slot).
         q = self.q_head(z_H[:, 0]).float()
-        return SegmentOutput(z_H, z_L, logits, q[:, 0], q[:, 1])
+        # "halt-only": continuing is worth a constant 0, so every rule that compares q_halt
+        # with q_continue (training, rollouts, evaluation, the TUI) halts at q_halt > 0.
+        q_continue = q[:, 1] if cfg.halting == "q-learning" else torch.zeros_like(q[:, 1])
+        return SegmentOutput(z_H, z_L, logits, q[:, 0], q_continue)
 
     # ------------------------------------------------------------------------------------
     # Training (and the original's evaluation loop): one ACT step per call
@@ -289,6 +292,7 @@ class HRM(nn.Module):
                 min_steps = explore * torch.randint_like(steps, 2, cfg.halt_max_steps + 1)
                 halted = halted & (steps >= min_steps)
 
+            if self.training and cfg.halt_max_steps > 1 and cfg.halting == "q-learning":
                 # Q-learning target for "continue": the value of the next segment, i.e. its
                 # best Q (or q_halt when no segment may follow), from an extra forward.
                 # No replay buffer or target network: the large batch gives enough

@@ -17,7 +17,8 @@
 #
 # Knobs (environment): BUDGET seconds in all, INIT, AUG, DEVICE, MODEL (architecture flags),
 # BATCH, LR, WARMUP, COMPILE, CAL, P1MAX, RESERVE, WORK, GEN_TRAIN/GEN_TEST (maze counts when
-# generating), RATE_MULT (to rehearse an overrun on a CPU), and STEPS_PER_S (with STARTUP_S)
+# generating), HALTING (q-learning or halt-only: `hrm train --halting`, also with INIT),
+# RATE_MULT (to rehearse an overrun on a CPU), and STEPS_PER_S (with STARTUP_S)
 # to skip the calibration when an earlier session measured the step rate (30x30 mazes at
 # batch 256 on an H200: 8.9 steps/s, 45 s to the first step). A .whl folder in the working
 # directory is installed first (the GPU machine has torch but not this package).
@@ -55,7 +56,7 @@ left() { echo $(( BUDGET - $(now) )); }
 say() { echo "[$(now)s] $*"; }
 
 if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=/tmp/site || { say "pip install failed"; exit 1; }
 fi
 cd "$WORK"
@@ -92,7 +93,8 @@ fi
 RUN="$WORK/run"
 START_FROM=""
 [ -n "$INIT" ] && START_FROM="--init-from $INIT" && MODEL=""  # the architecture is INIT's
-TRAIN_ARGS="--data $WORK/data -o $RUN $MODEL $START_FROM --batch-size $BATCH --lr $LR \
+HALTING=${HALTING:+--halting $HALTING}  # a training choice: allowed with INIT too
+TRAIN_ARGS="--data $WORK/data -o $RUN $MODEL $START_FROM $HALTING --batch-size $BATCH --lr $LR \
   --warmup-steps $WARMUP --lr-min-ratio 0.05 --weight-decay 0.1 --ema 0.999 --eval-interval 0 \
   --checkpoint-interval 2000 --log-interval 10 --device $DEVICE"
 

@@ -332,7 +332,10 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.update(self.model)
-        return torch.stack([metrics[k].detach().to(torch.float64) for k in METRIC_KEYS])
+        # No continue target (halt-only, or a single segment): no q_continue_loss.
+        zero = torch.zeros((), device=loss.device)
+        return torch.stack([metrics.get(k, zero).detach().to(torch.float64)
+                            for k in METRIC_KEYS])
 
     # ------------------------------------------------------------------------------------
     def run(self, stop: StopRequest | None = None) -> TrainOutcome:

@@ -6,9 +6,9 @@ them with its own recipe, a fresh optimizer and schedule, on its own data: to co
 model whose run folder is gone, or to fine-tune one on other puzzles.
 
 The architecture is the source's. Only how it is trained may change: segments, gradient,
-activation dtype and halting exploration (`TRAINING_CHOICES`). The puzzle-embedding table is
-copied when the new dataset has as many puzzle identifiers as the source, and starts fresh
-(zeros, as in a new run) otherwise: other puzzles, other rows.
+activation dtype, halting and its exploration (`TRAINING_CHOICES`). The puzzle-embedding
+table is copied when the new dataset has as many puzzle identifiers as the source, and
+starts fresh (zeros, as in a new run) otherwise: other puzzles, other rows.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from hrm.train.errors import TrainingError
 
 # HRMConfig fields a warm-started run may set; every other one is the source's.
 TRAINING_CHOICES = frozenset({"halt_max_steps", "halt_exploration_prob", "forward_dtype",
-                              "gradient"})
+                              "gradient", "halting"})
 PUZZLE_TABLE = "puzzle_emb.weights"
 # Provenance of the source worth keeping in the new run's config and bundle.
 _SOURCE_FIELDS = ("description", "source", "repo", "preset", "steps", "wall_time_s", "device",

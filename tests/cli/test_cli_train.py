@@ -374,3 +374,24 @@ def test_init_from_an_original_release_checkpoint(tmp_path, capsys):
     for name, tensor in original.items():
         if name != "puzzle_emb.weights":
             assert torch.equal(warm[name], tensor), name
+
+
+def test_halt_only_trains_without_a_continue_loss_and_can_follow_a_q_learning_run(
+        data, tmp_path, capsys):
+    source = tmp_path / "q"
+    code, _, err = run(["train", "sudoku", "--data", data, "--out", source, "--steps", "3",
+                        *TINY], capsys)
+    assert code == 0, err
+    for out, start in ((tmp_path / "cold", ["--preset", "tiny"]),
+                       (tmp_path / "warm", ["--init-from", source])):
+        code, _, err = run(["train", "sudoku", "--data", data, "--out", out, "--steps", "3",
+                            "--halting", "halt-only", "--batch-size", "16", "--device", "cpu",
+                            "--log-interval", "1", "-q", *start], capsys)
+        assert code == 0, err
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert len(rows) == 3 and all(r["q_continue_loss"] == 0 for r in rows)
+        assert all(r["q_halt_loss"] > 0 for r in rows)
+        bundle = json.loads((out / "model" / "config.json").read_text())
+        assert bundle["architecture"]["halting"] == "halt-only"
+    q_rows = [json.loads(line) for line in (source / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["q_continue_loss"] > 0 for r in q_rows)

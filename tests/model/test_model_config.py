@@ -63,6 +63,9 @@ def test_dict_round_trip_and_validation():
         HRMConfig.from_dict({**config.to_dict(), "hidden_size": "256"})
     with pytest.raises(ValueError, match="must be an integer"):
         HRMConfig.from_dict({**config.to_dict(), "H_layers": True})
+    # Bundles written before `halting` existed keep the paper's rule.
+    older = {k: v for k, v in config.to_dict().items() if k != "halting"}
+    assert HRMConfig.from_dict(older).halting == "q-learning"
 
 
 @pytest.mark.parametrize("bad", [
@@ -71,6 +74,7 @@ def test_dict_round_trip_and_validation():
     dict(forward_dtype="float64"),
     dict(halt_max_steps=0),
     dict(halt_exploration_prob=1.5),
+    dict(halting="q-values"),
     dict(hidden_size=12, num_heads=4),  # odd head_dim with RoPE
 ])
 def test_invalid_configs_are_rejected(bad):

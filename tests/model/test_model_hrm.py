@@ -276,3 +276,35 @@ def test_rollout_and_forward_refuse_a_wrong_sequence_length():
         next(model.rollout(torch.full((2, 81), 11)))
     with pytest.raises(ValueError, match="puzzle identifiers"):
         next(model.rollout(torch.ones(2, 81, dtype=torch.long), torch.tensor([0, 9])))
+
+
+def test_halt_only_needs_no_extra_forward_and_halts_on_q_halt_alone():
+    # The same weights under both rules: q_continue (logit 5) outvotes q_halt (logit 2) for
+    # the paper's Q-learning, and is ignored (fixed at 0) under halt-only.
+    calls = {}
+    outcomes = {}
+    for halting in ("q-learning", "halt-only"):
+        model = tiny_model(halt_max_steps=4, halt_exploration_prob=0.0, halting=halting)
+        _set_q(model, halt=2.0, cont=5.0)
+        segment = model.segment
+        calls[halting] = 0
+
+        def counted(*args, segment=segment, halting=halting):
+            calls[halting] += 1
+            return segment(*args)
+
+        model.segment = counted
+        batch = random_batch(model.config, 3)
+        carry, outputs = model.train()(model.initial_carry(batch), batch)
+        outcomes[halting] = (carry.halted.tolist(), outputs)
+        rollout = list(model.eval().rollout(batch["inputs"], batch["puzzle_identifiers"],
+                                            halt="adaptive"))
+        outcomes[halting] += (len(rollout),)
+
+    assert calls == {"q-learning": 2 + 4, "halt-only": 1 + 1}  # training step + rollout
+    halted, outputs, segments = outcomes["q-learning"]
+    assert halted == [False] * 3 and "target_q_continue" in outputs and segments == 4
+    halted, outputs, segments = outcomes["halt-only"]
+    assert halted == [True] * 3 and segments == 1
+    assert "target_q_continue" not in outputs
+    assert torch.equal(outputs["q_continue_logits"], torch.zeros(3))
