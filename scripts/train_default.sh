@@ -44,7 +44,7 @@ DATA_DIR=$(cd "${DATA_DIR:-.gpu}" && pwd)
 BUDGET=${BUDGET:-570}
 DEVICE=${DEVICE:-cuda}
 COMPILE=${COMPILE---compile}
-RESERVE=${RESERVE:-40}   # kept back for the final evaluation, the export and the copy
+RESERVE=${RESERVE:-25}   # kept back for the final evaluation, the export and the copy (H200 maze: 5-20 s)
 WORK=${WORK:-/tmp/hrmgpu}
 INIT=${INIT:-}
 mkdir -p "$OUT" "$WORK"
@@ -168,7 +168,7 @@ else
     info=$(rate_info); RATE=${info%% *}; RATE=${RATE:-${DEFAULT_RATE:-5}}
     STARTUP=${FIRST_ROW:-60}
     AVAIL=$(( $(left) - RESERVE - STARTUP ))
-    TOTAL=$(python3 -c "print(int($STEP + 0.92 * ${RATE_MULT:-1} * $RATE * max(0, $AVAIL)))")
+    TOTAL=$(python3 -c "print(int($STEP + 0.95 * ${RATE_MULT:-1} * $RATE * max(0, $AVAIL)))")
     say "phase 1 stopped at step $STEP; $RATE steps/s; restart ~${STARTUP}s; ${AVAIL}s to train -> --steps $TOTAL"
     if [ "$TOTAL" -gt "$STEP" ]; then
       LIMIT=$(( $(left) - 20 ))
