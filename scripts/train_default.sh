@@ -17,11 +17,12 @@
 #
 # Knobs (environment): BUDGET seconds in all, INIT, AUG, DEVICE, MODEL (architecture flags),
 # BATCH, LR, WARMUP, COMPILE, CAL, P1MAX, RESERVE, WORK, GEN_TRAIN/GEN_TEST (maze counts when
-# generating), HALTING (q-learning or halt-only: `hrm train --halting`, also with INIT),
-# RATE_MULT (to rehearse an overrun on a CPU), and STEPS_PER_S (with STARTUP_S)
-# to skip the calibration when an earlier session measured the step rate (30x30 mazes at
-# batch 256 on an H200: 8.9 steps/s, 45 s to the first step). A .whl folder in the working
-# directory is installed first (the GPU machine has torch but not this package).
+# generating), EASY (mazes: this many of any path length, seed 204, join the hard training
+# set; the test set stays hard), HALTING (q-learning or halt-only: `hrm train --halting`,
+# also with INIT), RATE_MULT (to rehearse an overrun on a CPU), and STEPS_PER_S (with
+# STARTUP_S) to skip the calibration when an earlier session measured the step rate (30x30
+# mazes at batch 256 on an H200: 8.9 steps/s, 45 s to the first step). A .whl folder in the
+# working directory is installed first (the GPU machine has torch but not this package).
 set -u
 T0=$(date +%s)
 TASK=${1:-${TASK:-}}
@@ -79,8 +80,17 @@ fi
 for csv in "$TRAIN_CSV" "$TEST_CSV"; do
   [ -s "$DATA_DIR/$csv" ] || { say "missing $DATA_DIR/$csv (see README)"; exit 1; }
 done
+TRAIN_PATH="$DATA_DIR/$TRAIN_CSV"
+EASY=${EASY:-0}
+if [ "$TASK" = maze ] && [ "$EASY" -gt 0 ]; then  # mazes of any path length join training
+  say "adding $EASY mazes of any path length (seed 204) to the training set"
+  $HRM datasets generate maze --count "$EASY" --seed 204 --workers "$(nproc)" -q \
+    -o "$WORK/easy.csv" --force || { say "generation failed"; exit 1; }
+  { cat "$TRAIN_PATH"; tail -n +2 "$WORK/easy.csv"; } > "$WORK/train-mixed.csv"
+  TRAIN_PATH="$WORK/train-mixed.csv"
+fi
 say "building data (aug $AUG)"
-$HRM datasets build "$DATA_DIR/$TRAIN_CSV" --test "$DATA_DIR/$TEST_CSV" \
+$HRM datasets build "$TRAIN_PATH" --test "$DATA_DIR/$TEST_CSV" \
   --aug "$AUG" --out "$WORK/data" -q --force || { say "build failed"; exit 1; }
 $HRM datasets info "$WORK/data"
 
