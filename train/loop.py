@@ -21,7 +21,6 @@ later steps (see `hrm.train.checkpoint`), so a resumed run is the uninterrupted 
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import threading
@@ -38,7 +37,7 @@ import torch
 from hrm.datasets.errors import HRMDataError
 from hrm.datasets.format import DatasetMetadata, load_identifiers
 from hrm.model import HRM, ACTCarry, CheckpointError, act_loss, compile_model, save_bundle
-from hrm.model.checkpoint import load_state_dict_checked
+from hrm.model.checkpoint import load_state_dict_checked, read_bundle_info
 from hrm.train.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointReader,
@@ -583,10 +582,10 @@ class Trainer:
         after an earlier finish keeps that older bundle: only a bundle of the checkpoint's
         step means there is nothing left to do."""
         try:
-            config = json.loads((self.run_dir / BUNDLE_DIR / "config.json").read_text())
-            return int(config["provenance"]["steps"])
-        except (OSError, ValueError, KeyError, TypeError):
+            steps = read_bundle_info(self.run_dir / BUNDLE_DIR).provenance.get("steps")
+        except CheckpointError:
             return None
+        return steps if isinstance(steps, int) else None
 
     # ------------------------------------------------------------------------------------
     def _export_bundle(self) -> None:
