@@ -208,20 +208,19 @@ class Solver:
                     retry.append((result, *variant))
         if not retry:
             return False
-        for offset in range(0, len(retry), self.batch_size):
-            chunk = retry[offset:offset + self.batch_size]
-            predictions, q_halt, segments, done_at = self._rollout(
-                [puzzle for _, puzzle, _ in chunk],
-                [self.encode(puzzle) for _, puzzle, _ in chunk], started)
-            for i, (result, puzzle, back) in enumerate(chunk):
-                decoded = self.task.decode(predictions[i], puzzle)
-                answer = None if decoded is None else back(decoded)
-                result.attempts = attempt + 1
-                result.segments += int(segments[i])
-                result.seconds = float(done_at[i])
-                if self.task.verify(result.puzzle, answer):
-                    result.answer, result.verdict = answer, True
-                    result.q_halt = float(q_halt[i])
+        # `results` is one batch (at most batch_size), so its retries fit one rollout.
+        predictions, q_halt, segments, done_at = self._rollout(
+            [puzzle for _, puzzle, _ in retry],
+            [self.encode(puzzle) for _, puzzle, _ in retry], started)
+        for i, (result, puzzle, back) in enumerate(retry):
+            decoded = self.task.decode(predictions[i], puzzle)
+            answer = None if decoded is None else back(decoded)
+            result.attempts = attempt + 1
+            result.segments += int(segments[i])
+            result.seconds = float(done_at[i])
+            if self.task.verify(result.puzzle, answer):
+                result.answer, result.verdict = answer, True
+                result.q_halt = float(q_halt[i])
         return True
 
     def _rollout(self, puzzles: Sequence[Puzzle], tokens: Sequence[np.ndarray],
