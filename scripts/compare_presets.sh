@@ -47,26 +47,29 @@ say "building data (aug $AUG)"
 $HRM datasets build "$DATA_DIR/sudoku-train.csv" --test "$DATA_DIR/sudoku-test.csv" \
   --aug "$AUG" --out "$WORK/data" -q --force || { say "build failed"; exit 1; }
 
-# Steps per preset: PFLOP / (FLOPs of one training step of that preset at this batch).
+# Steps per preset: PFLOP / (FLOPs of one training step at this batch). The model is the
+# one `hrm train sudoku --preset PRESET $COMMON` builds on this data: its own option parsing
+# and build_config, so every architecture flag in COMMON counts.
 plan() {  # PRESET -> "STEPS FLOP_PER_STEP PARAMETERS"
-  python3 - "$1" "$REPO/benchmarks" <<EOF
-import sys
-sys.path.insert(0, sys.argv[2])
+  python3 - "$1" "$REPO/benchmarks" "$WORK/data" "$COMMON" "$BATCH" "$PFLOP" <<'EOF'
 import shlex
+import sys
+
+preset, benchmarks, data, common, batch, pflop = sys.argv[1:]
+sys.path.insert(0, benchmarks)
 from bench_train import train_step_flops
-from hrm.model import HRM, HRMConfig
-args = shlex.split("$COMMON")
-fields = {"gradient": "full", "halt_max_steps": 8}
-for flag, field in (("--gradient", "gradient"), ("--halt-max-steps", "halt_max_steps"),
-                    ("--halting", "halting")):
-    if flag in args:
-        value = args[args.index(flag) + 1]
-        fields[field] = int(value) if field == "halt_max_steps" else value
-config = HRMConfig.from_preset(sys.argv[1], vocab_size=11, seq_len=81,
-                               num_puzzle_identifiers=1, **fields)
-flops = train_step_flops(config, $BATCH)
+
+from hrm.model import HRM
+from hrm.train.config import build_config
+from hrm_cli.train_cmd import MODEL_OPTIONS, train
+
+options = train.make_context("train", ["sudoku", "--data", data, "--preset", preset,
+                                       *shlex.split(common)]).params
+fields = {MODEL_OPTIONS[k]: v for k, v in options.items() if k in MODEL_OPTIONS and v is not None}
+config = build_config("sudoku", data, "unused", preset=preset, architecture=fields).model_config
+flops = train_step_flops(config, int(batch))
 params = sum(p.numel() for p in HRM(config).parameters())
-print(max(1, round($PFLOP * 1e15 / flops)), flops, params)
+print(max(1, round(float(pflop) * 1e15 / flops)), flops, params)
 EOF
 }
 
