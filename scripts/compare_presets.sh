@@ -29,17 +29,7 @@ COMPILE=${COMPILE---compile}
 WORK=${WORK:-/tmp/hrmcompare}
 mkdir -p "$OUT" "$WORK"
 OUT=$(cd "$OUT" && pwd)
-exec > >(tee -a "$OUT/log.txt") 2>&1
-now() { echo $(( $(date +%s) - T0 )); }
-left() { echo $(( BUDGET - $(now) )); }
-say() { echo "[$(now)s] $*"; }
-
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || { say "pip install failed"; exit 1; }
-fi
-export PYTHONUNBUFFERED=1
-HRM="python3 -m hrm_cli"
+. "$REPO/scripts/device_session.sh"  # log, now/left/say, the wheel, $HRM
 for csv in sudoku-train.csv sudoku-test.csv; do
   [ -s "$DATA_DIR/$csv" ] || { say "missing $DATA_DIR/$csv"; exit 1; }
 done

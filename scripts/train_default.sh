@@ -51,18 +51,8 @@ INIT=${INIT:-}
 mkdir -p "$OUT" "$WORK"
 OUT=$(cd "$OUT" && pwd)
 [ -n "$INIT" ] && INIT=$(cd "$(dirname "$INIT")" && pwd)/$(basename "$INIT")
-exec > >(tee -a "$OUT/log.txt") 2>&1
-now() { echo $(( $(date +%s) - T0 )); }
-left() { echo $(( BUDGET - $(now) )); }
-say() { echo "[$(now)s] $*"; }
-
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH=/tmp/site || { say "pip install failed"; exit 1; }
-fi
+. "$(dirname "$0")/device_session.sh"  # log, now/left/say, the wheel, $HRM
 cd "$WORK"
-export PYTHONUNBUFFERED=1
-HRM="python3 -m hrm_cli"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv 2>/dev/null
 python3 -c "import torch, hrm.model; print('torch', torch.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name())"
 nproc; free -g | head -2
