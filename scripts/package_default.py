@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUNDLE_FILES = ("config.json", "model.safetensors")
 SIZE_LIMIT = 30 * 2**20
 KEPT_EVAL_FIELDS = ("data", "dtype", "split", "examples", "max_segments", "exact_accuracy",
-                    "token_accuracy", "adaptive", "by_segments")
+                    "token_accuracy", "adaptive", "by_segments", "attempts")
 
 
 def held_out_metrics(evals: list[str]) -> dict[str, dict]:

@@ -37,6 +37,23 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     return run, report
 
 
+def test_an_attempts_report_keeps_its_attempts_table(trained, tmp_path):
+    run, _ = trained
+    done = subprocess.run([sys.executable, "-m", "hrm_cli", "eval", str(run), "--attempts", "2",
+                           "--format", "json", "-q", "--device", "cpu"],
+                          capture_output=True, text=True, check=True)
+    report = tmp_path / "attempts.json"
+    report.write_text(done.stdout)
+    notes = tmp_path / "notes.json"
+    notes.write_text("{}")
+    assert package(str(run), "sudoku", "--data-notes", str(notes), "--eval",
+                   f"retried={report}", "--defaults-dir", str(tmp_path)).returncode == 0
+    config = json.loads((tmp_path / "sudoku" / "config.json").read_text())
+    kept = config["metrics"]["held_out"]["retried"]["attempts"]
+    assert kept == json.loads(done.stdout)["attempts"]
+    assert set(kept["solved_within"]) == {"1", "2"}
+
+
 def package(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
 
