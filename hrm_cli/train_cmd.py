@@ -286,6 +286,12 @@ def _run(config: TrainConfig, resume: bool, options: dict[str, Any],
     return _merge_outcomes(outcomes)
 
 
+def architecture_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The HRMConfig fields the parsed `hrm train` options set (unset ones are None)."""
+    return {field: options[name] for name, field in MODEL_OPTIONS.items()
+            if options[name] is not None}
+
+
 def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
                 init_from: str | None, given: set[str]) -> TrainConfig:
     from hrm.train.config import build_config
@@ -304,8 +310,7 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
 
     recipe = recipe_for(task).with_overrides(
         **{field: options[name] for name, field in RECIPE_OPTIONS.items()})
-    architecture = {field: options[name] for name, field in MODEL_OPTIONS.items()
-                    if options[name] is not None}
+    architecture = architecture_options(options)
     settings = {field: options[name] for name, field in RUN_OPTIONS.items()
                 if options[name] is not None}
     run_dir = Path(out) if out else Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"

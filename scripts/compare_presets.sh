@@ -51,12 +51,12 @@ from bench_train import train_step_flops
 
 from hrm.model import HRM
 from hrm.train.config import build_config
-from hrm_cli.train_cmd import MODEL_OPTIONS, train
+from hrm_cli.train_cmd import architecture_options, train
 
 options = train.make_context("train", ["sudoku", "--data", data, "--preset", preset,
                                        *shlex.split(common)]).params
-fields = {MODEL_OPTIONS[k]: v for k, v in options.items() if k in MODEL_OPTIONS and v is not None}
-config = build_config("sudoku", data, "unused", preset=preset, architecture=fields).model_config
+config = build_config("sudoku", data, "unused", preset=preset,
+                      architecture=architecture_options(options)).model_config
 flops = train_step_flops(config, int(batch))
 params = sum(p.numel() for p in HRM(config).parameters())
 print(max(1, round(float(pflop) * 1e15 / flops)), flops, params)
