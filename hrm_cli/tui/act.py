@@ -74,13 +74,15 @@ class ActPanel(Widget):
         self.current = -1
         self.budget: int | None = None
         self.halt_mode = ""
+        self.halting = "q-learning"
         self.state = "Loading the model…"
 
     def show(self, trace: PuzzleTrace, current: int, budget: int | None, halt_mode: str,
-             state: str = "") -> None:
-        """`state` replaces the segment facts while there are none (loading, errors)."""
+             state: str = "", halting: str = "q-learning") -> None:
+        """`state` replaces the segment facts while there are none (loading, errors);
+        `halting` is the model's rule ("halt-only" models have no continue score)."""
         self.trace, self.current, self.budget = trace, current, budget
-        self.halt_mode, self.state = halt_mode, state
+        self.halt_mode, self.state, self.halting = halt_mode, state, halting
         self.refresh()
 
     def render(self) -> Text:
@@ -108,6 +110,8 @@ class ActPanel(Widget):
         text.append_text(Text.assemble("\nq halt     ", (f"{segment.q_halt:.3f}", HALT_COLOUR),
                                        "\nq continue ", (f"{segment.q_continue:.3f}",
                                                          CONTINUE_COLOUR)))
+        if self.halting == "halt-only":  # the flat row is the threshold, not a prediction
+            text.append(" fixed", style="italic dim")
         return text
 
     @staticmethod

@@ -244,7 +244,8 @@ class WatchApp(App[None]):
         runner = self.runner
         state = "Loading the model…" if runner is None else ""
         self.query_one(ActPanel).show(trace, self.segment, runner and runner.budget,
-                                      runner.halt if runner else "", state)
+                                      runner.halt if runner else "", state,
+                                      runner.halting if runner else "q-learning")
         self.query_one(Timeline).show(trace, self.segment, runner.budget if runner else 0,
                                       self.playing, SPEEDS[self.speed_index])
 

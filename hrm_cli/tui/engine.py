@@ -29,6 +29,7 @@ class Engine:
         self.name = name
         self.device = str(solver.model.device)
         self.halt = solver.halt
+        self.halting = solver.model.config.halting
         self.budget = max_segments or solver.model.config.halt_max_steps
 
     def check(self, puzzle: Puzzle) -> None:

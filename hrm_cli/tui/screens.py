@@ -50,7 +50,9 @@ def help_text() -> Table:
         ("halt", HALT_COLOUR), " and ", ("continue", CONTINUE_COLOUR),
         " (sigmoid probabilities). Adaptive halting stops at the first segment where halt > "
         "continue (H in the chart, underlined in the timeline); with --halt max the rollout "
-        "goes on to the budget so you can see what more segments would do.")
+        "goes on to the budget so you can see what more segments would do. A model trained "
+        "with --halting halt-only has no continue score: it is fixed at 0.5, so halting "
+        "stops where halt passes 0.5.")
     outer = Table.grid(padding=(1, 0))
     outer.add_column()
     for title, body in (("Keys", keys), ("Board", board), ("ACT", act)):

@@ -95,6 +95,7 @@ class Runner(Protocol):
     name: str  # the model, as the user knows it
     device: str
     halt: str  # "adaptive" or "max"
+    halting: str  # the model's rule: "q-learning" or "halt-only" (q_continue fixed)
     budget: int  # the most segments a rollout runs
 
     def check(self, puzzle: Puzzle) -> None:

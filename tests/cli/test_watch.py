@@ -42,9 +42,11 @@ SHAPES = {"sudoku": (11, 81), "sudoku4": (6, 16), "maze": (6, 900), "arc": (12, 
 pytestmark = pytest.mark.usefixtures("hrm_home")
 
 
-def make_bundle(folder: Path, task: str, vocab: int, seq_len: int) -> Path:
+def make_bundle(folder: Path, task: str, vocab: int, seq_len: int,
+                halting: str = "q-learning") -> Path:
     torch.manual_seed(0)
-    model = HRM(HRMConfig.from_preset("tiny", vocab_size=vocab, seq_len=seq_len))
+    model = HRM(HRMConfig.from_preset("tiny", vocab_size=vocab, seq_len=seq_len,
+                                      halting=halting))
     return save_bundle(model, folder, task=task_metadata(task, seq_len, vocab),
                        provenance={"source": "random weights for tests"})
 
@@ -118,6 +120,23 @@ def test_starts_on_each_task(models, task, example, model):
         assert "scripted" not in app.sub_title and str(models[model]) in app.sub_title
 
     run(app, scenario)
+
+
+def test_a_halt_only_model_shows_its_continue_score_as_fixed(models, tmp_path):
+    halt_only = make_bundle(tmp_path / "halt-only", "sudoku", *SHAPES["sudoku"],
+                            halting="halt-only")
+    shown = {}
+    for name, model in (("q-learning", models["sudoku"]), ("halt-only", halt_only)):
+        app = make_app("sudoku", "sudoku.txt", model)
+
+        async def scenario(pilot, app=app, name=name) -> None:
+            await settle(pilot)
+            assert app.runner.halting == name
+            shown[name] = act_text(app)
+
+        run(app, scenario)
+    assert "q continue 0.500 fixed" in shown["halt-only"]
+    assert "fixed" not in shown["q-learning"]
 
 
 @pytest.mark.parametrize(("size", "layout"), [((80, 24), "2 cells/char"),
@@ -274,7 +293,7 @@ class GatedRunner:
     """Yields a segment only when the test lets it: makes "pick another puzzle while the
     first one is still running" deterministic."""
 
-    name, device, halt, budget = "gated", "cpu", "max", 3
+    name, device, halt, halting, budget = "gated", "cpu", "max", "q-learning", 3
 
     def __init__(self) -> None:
         self.gate = threading.Semaphore(0)

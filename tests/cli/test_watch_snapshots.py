@@ -42,6 +42,7 @@ class ScriptedRunner:
 
     name = "scripted"
     device = "cpu"
+    halting = "q-learning"
 
     def __init__(self, budget: int = 8, halt: str = "max", halt_after: int = 5):
         self.budget, self.halt, self.halt_after = budget, halt, halt_after
