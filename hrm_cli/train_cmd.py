@@ -211,9 +211,10 @@ end, model/ (a bundle for `hrm solve` / `hrm eval`). Ctrl-C writes a checkpoint 
 @click.option("--resume", type=click.Path(file_okay=False), metavar="RUN_DIR",
               help="Continue the run in RUN_DIR from its last checkpoint.")
 @click.option("--init-from", metavar="MODEL", shell_complete=model_names,
-              help="Start from the weights of MODEL (default:TASK, a model name, a bundle or "
-                   "run folder, a release checkpoint): its architecture, this run's recipe, "
-                   "a fresh optimizer and schedule.")
+              help="Start from the weights of MODEL (default:TASK, a model name, a bundle, "
+                   "a run folder: its final model or latest checkpoint; a release "
+                   "checkpoint): its architecture, this run's recipe, a fresh optimizer and "
+                   "schedule.")
 @_recipe_options
 @_model_options
 @_runtime_options

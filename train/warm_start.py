@@ -1,9 +1,12 @@
 """Starting a run from a trained model's weights (`hrm train --init-from MODEL`).
 
 A warm start copies the weights of a trained model (a shipped default, a cached or imported
-model, a bundle or run folder, an original-release checkpoint) into a new run, which trains
-them with its own recipe, a fresh optimizer and schedule, on its own data: to continue a
-model whose run folder is gone, or to fine-tune one on other puzzles.
+model, a bundle, a run folder: its final model or, while it has none, its latest
+checkpoint; an original-release checkpoint) into a new run, which trains them with its own
+recipe, a fresh optimizer and schedule, on its own data: to continue a model whose run
+folder is gone, to fine-tune one on other puzzles, or to give a run that has decayed its
+learning rate a new warm-up and schedule (`--resume --steps` keeps the old one's shape and
+would jump straight back to a high rate).
 
 The architecture is the source's. Only how it is trained may change: segments, gradient,
 activation dtype, halting and its exploration (`TRAINING_CHOICES`). The puzzle-embedding
@@ -34,11 +37,42 @@ def _load_source(spec: str, task: str) -> tuple[HRM, dict[str, Any], Path]:
     """The source model on the CPU, its provenance and where it lives."""
     from hrm.train import registry
 
+    if _is_unfinished_run(Path(spec)):
+        return _load_latest_checkpoint(Path(spec), task)
     entry = registry.find_model(spec)
     if entry.task is not None and entry.task != task:
         raise TrainingError(f"--init-from {spec}: a {entry.task} model, not {task}")
     model, info = registry.load(entry, "cpu", task)
     return model, info.provenance, Path(entry.path).resolve()
+
+
+def _is_unfinished_run(path: Path) -> bool:
+    """A run folder of `hrm train` that has a checkpoint but no final model yet."""
+    from hrm.train.checkpoint import CHECKPOINT_NAME
+
+    return (path.is_dir() and (path / CHECKPOINT_NAME).is_file()
+            and not (path / "model" / "config.json").is_file()
+            and (path / "config.json").is_file())
+
+
+def _load_latest_checkpoint(run: Path, task: str) -> tuple[HRM, dict[str, Any], Path]:
+    """The model of an unfinished run (its latest checkpoint, the weights `hrm eval` scores)
+    and provenance in the shape a finished run's bundle records."""
+    from hrm.train.checkpoint import CHECKPOINT_NAME, CheckpointReader
+    from hrm.train.config import read_run_config
+    from hrm.train.evaluate import load_eval_target
+
+    config, _ = read_run_config(run)
+    if config.task != task:
+        raise TrainingError(f"--init-from {run}: a {config.task} run, not {task}")
+    state = CheckpointReader(run / CHECKPOINT_NAME).state
+    model = load_eval_target(run).model
+    provenance = {"source": "hrm train (unfinished run: its latest checkpoint)",
+                  "preset": config.preset, "steps": int(state["step"]),
+                  "wall_time_s": round(float(state.get("elapsed_s", 0.0)), 1),
+                  "device": config.device, "world_size": state.get("world_size", 1),
+                  "trained_halt_max_steps": config.model_config.halt_max_steps}
+    return model, provenance, run.resolve()
 
 
 def warm_start_architecture(spec: str, task: str, metadata: DatasetMetadata, data: Path,

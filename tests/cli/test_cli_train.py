@@ -163,6 +163,31 @@ def test_init_from_starts_a_new_run_from_a_models_weights(data, tmp_path, capsys
     assert bundle["provenance"]["init_from"] == record
 
 
+def test_init_from_an_unfinished_run_takes_its_latest_checkpoint(data, tmp_path, capsys):
+    source = tmp_path / "paused"
+    code, _, err = run(["train", "sudoku", "--data", data, "--out", source, "--steps", "100000",
+                        "--time-limit", "1s", *TINY], capsys)
+    assert code == 3, err
+    step = json.loads(load_file_metadata(source / "checkpoint.safetensors"))["step"]
+    checkpoint = {name.removeprefix("model/"): tensor for name, tensor
+                  in load_file(source / "checkpoint.safetensors").items()
+                  if name.startswith("model/")}
+    code, _, err = run(["train", "sudoku", "--data", data, "--out", tmp_path / "warm",
+                        "--init-from", source, "--steps", "1", "--lr", "0", "--puzzle-emb-lr",
+                        "0", "--batch-size", "16", "--device", "cpu", "-q"], capsys)
+    assert code == 0, err
+    warm = bundle_weights(tmp_path / "warm" / "model")
+    assert warm.keys() == checkpoint.keys()
+    assert all(torch.equal(warm[name], checkpoint[name]) for name in checkpoint)
+    record = json.loads((tmp_path / "warm" / "config.json").read_text())["config"]["init_from"]
+    assert record["path"] == str(source.resolve()) and record["source"]["steps"] == step
+    assert "latest checkpoint" in record["source"]["source"]
+    assert not (source / "model").exists()  # the source run is left as it was, resumable
+    code, _, err = run(["train", "maze", "--data", data, "--init-from", source, "--out",
+                        tmp_path / "other"], capsys)
+    assert code == 1 and f"--init-from {source}: a sudoku run, not maze" in err
+
+
 def test_init_from_a_packaged_default_trains_at_its_trained_segments(tmp_path, capsys):
     from hrm.datasets import sudoku
     from hrm.datasets.sudoku_generator import GeneratorSettings, generate
