@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ports import unused_port
 from threads import torch_threads
 from train_helpers import checkpoint_weights, sudoku4_dataset, tiny_config
 
@@ -107,19 +107,13 @@ def test_a_run_started_by_torchrun_is_detected(data, single, tmp_path):
     assert_same_training(run, single, exact=False)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_nodes_meet_at_the_rendezvous_endpoint(data, single, tmp_path):
     # Two "nodes" on this machine, one worker each, meeting at a c10d rendezvous.
     run = tmp_path / "run"
     command = [sys.executable, "-m", "hrm_cli", "train", "sudoku", "--data", str(data),
                "--out", str(run), "--nnodes", "2", "--nproc", "1", "--rdzv-endpoint",
-               f"127.0.0.1:{free_port()}", *cli_args()]
+               f"127.0.0.1:{unused_port()}", *cli_args()]
     nodes = [subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [node.communicate(timeout=300) for node in nodes]

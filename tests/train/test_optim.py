@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from ports import unused_port
 
 from hrm.model.sparse_embedding import SparsePuzzleEmbedding
 from hrm.train.optim import AdamATan2, SparseSignSGD, sparse_sign_sgd_
@@ -221,12 +221,6 @@ def test_sparse_sign_sgd_optimizer_on_a_puzzle_embedding():
     assert restored.param_groups[0]["weight_decay"] == 0.1
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def gloo_worker(rank: int, world: int, port: int, out: str, steps: int) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -245,7 +239,7 @@ def gloo_worker(rank: int, world: int, port: int, out: str, steps: int) -> None:
 
 def test_two_gloo_ranks_apply_the_update_of_the_whole_batch(tmp_path: Path):
     steps = 3
-    mp.spawn(gloo_worker, args=(2, free_port(), str(tmp_path), steps), nprocs=2, join=True)
+    mp.spawn(gloo_worker, args=(2, unused_port(), str(tmp_path), steps), nprocs=2, join=True)
     tables = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     assert torch.equal(tables[0], tables[1])
 
