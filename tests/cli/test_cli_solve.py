@@ -289,6 +289,18 @@ def test_model_for_another_task(tmp_path, models, capsys):
     assert code == 1 and "solves sudoku, not maze" in err and "Traceback" not in err
 
 
+def test_maze_bigger_than_a_small_models_canvas_names_the_30x30_model(tmp_path):
+    small = make_bundle(tmp_path / "maze10", "maze", 6, 100)  # a 10x10 canvas
+    path = tmp_path / "m12.txt"
+    path.write_text("S" + " " * 11 + "\n" + (" " * 12 + "\n") * 10 + " " * 11 + "G\n")
+    result = solve("maze", str(path), "-m", str(small), "-q")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"Error: {path}:1: a 12x12 maze does not fit this "
+                                    "model's 10x10 canvas")
+    assert "`hrm models pull hrm-maze-30x30-hard`" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
 def test_unavailable_device(tmp_path, models, capsys):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")

@@ -134,8 +134,11 @@ def test_maze_is_padded_into_the_models_canvas_and_cropped_back():
     assert task.verify(puzzle, answer) is True
     assert task.format_answer(puzzle, answer) == maze.format_grid(solution)
     assert task.one_line(answer) == maze.format_line(solution)
-    with pytest.raises(PuzzleParseError, match="canvas"):
+    with pytest.raises(PuzzleParseError, match="does not fit this model's 4x4 canvas; mazes up "
+                       "to 30x30 need a model such as hrm-maze-30x30-hard"):
         task.encode(puzzle, 16)
+    assert task.encode(puzzle, 100).shape == (100,)  # a 10x10 canvas holds it
+
 
 
 def test_maze_wrong_path_is_not_solved_and_marked():
