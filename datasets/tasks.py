@@ -37,7 +37,7 @@ TASK_NAMES = ("sudoku", "maze", "arc")
 
 # Vocab sizes of the original release's tokenisations (0 = pad in all of them).
 MAZE_VOCAB = maze.VOCAB_SIZE
-# The public model for the full 30x30 canvas (a name `hrm models pull` knows).
+# The alias `hrm models pull` knows for the original release's 30x30 Maze-Hard model.
 LARGE_MAZE_MODEL = "hrm-maze-30x30-hard"
 ARC_VOCAB = arc.VOCAB_SIZE
 
@@ -277,7 +277,7 @@ class MazeTask(Task):
         canvas = math.isqrt(seq_len)
         h, w = puzzle.grid.shape
         if h > canvas or w > canvas:
-            # The shipped CPU-sized model has a 10x10 canvas; say where the 30x30 one is.
+            # A small-canvas model (the shipped one is 10x10): say where a 30x30 one is.
             hint = (f"; mazes up to {maze.CANVAS}x{maze.CANVAS} need a model such as "
                     f"{LARGE_MAZE_MODEL} (`hrm models pull {LARGE_MAZE_MODEL}`)"
                     if canvas < maze.CANVAS else "")

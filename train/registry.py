@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from hrm.datasets import cache
 from hrm.datasets.errors import HRMDataError
-from hrm.datasets.tasks import TASK_NAMES, bundle_task_name, get_task, task_metadata
+from hrm.datasets.tasks import (
+    LARGE_MAZE_MODEL,
+    TASK_NAMES,
+    bundle_task_name,
+    get_task,
+    task_metadata,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -71,7 +77,7 @@ class KnownModel:
 KNOWN_MODELS: tuple[KnownModel, ...] = (
     KnownModel("sapientinc/HRM-checkpoint-sudoku-extreme", "hrm-sudoku-extreme", "sudoku",
                "HRM paper model, Sudoku-Extreme (1k puzzles, 1000 augmentations)"),
-    KnownModel("sapientinc/HRM-checkpoint-maze-30x30-hard", "hrm-maze-30x30-hard", "maze",
+    KnownModel("sapientinc/HRM-checkpoint-maze-30x30-hard", LARGE_MAZE_MODEL, "maze",
                "HRM paper model, Maze-Hard 30x30 (1k mazes)"),
     KnownModel("sapientinc/HRM-checkpoint-ARC-2", "hrm-arc-2", "arc",
                "HRM paper model, ARC-AGI-2 (with ConceptARC augmentations)"),

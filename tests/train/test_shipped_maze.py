@@ -4,6 +4,8 @@ to solve held-out mazes on the CPU, and clear about the mazes it cannot take."""
 import json
 from pathlib import Path
 
+from train_helpers import solve_jsonl
+
 from hrm.train import registry
 from hrm_cli.main import main
 
@@ -53,8 +55,7 @@ def test_the_default_is_found_and_says_how_it_was_made():
 
 def test_solve_uses_it_without_model_option(tmp_path, capsys):
     path = write_lines(tmp_path / "held-out.txt", HELD_OUT)
-    code = main(["solve", "maze", str(path), "--format", "jsonl", "-q", "--device", "cpu"])
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    code, records = solve_jsonl(capsys, "maze", path)
     assert code == 0 and [r["index"] for r in records] == list(range(len(HELD_OUT)))
     for record, line in zip(records, HELD_OUT, strict=True):
         assert record["solved"] and record["input"] == line
@@ -68,9 +69,7 @@ def test_attempts_retry_wrong_paths_on_rotated_copies(tmp_path, capsys):
     path = write_lines(tmp_path / "retried.txt", RETRIED)
     runs = {}
     for attempts in (1, 2):
-        code = main(["solve", "maze", str(path), "--format", "jsonl", "-q", "--device", "cpu",
-                     "--attempts", str(attempts)])
-        runs[attempts] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        code, runs[attempts] = solve_jsonl(capsys, "maze", path, "--attempts", str(attempts))
         assert code == (3 if attempts == 1 else 0)
     once, twice = runs[1], runs[2]
     assert [r["solved"] for r in once] == [True, False, False]

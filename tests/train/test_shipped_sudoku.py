@@ -3,7 +3,7 @@ able to solve held-out puzzles on the CPU."""
 
 import json
 
-from train_helpers import build_rows
+from train_helpers import build_rows, solve_jsonl
 
 from hrm.datasets import sudoku, sudoku_solver
 from hrm.train import registry
@@ -44,8 +44,7 @@ def test_the_default_is_found_and_says_how_it_was_made():
 def test_solve_uses_it_without_model_option(tmp_path, capsys):
     path = tmp_path / "held-out.txt"
     path.write_text("\n".join(HELD_OUT) + "\n")
-    code = main(["solve", "sudoku", str(path), "--format", "jsonl", "-q", "--device", "cpu"])
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    code, records = solve_jsonl(capsys, "sudoku", path)
     assert [r["index"] for r in records] == list(range(len(HELD_OUT)))
     solved = [r for r in records if r["solved"]]
     assert len(solved) >= 4, records
@@ -79,9 +78,7 @@ def test_attempts_retry_failures_on_shuffled_boards(tmp_path, capsys):
     path.write_text("\n".join(HARD) + "\n")
     runs = {}
     for attempts in (1, 2):
-        code = main(["solve", "sudoku", str(path), "--format", "jsonl", "-q", "--device", "cpu",
-                     "--attempts", str(attempts)])
-        runs[attempts] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        code, runs[attempts] = solve_jsonl(capsys, "sudoku", path, "--attempts", str(attempts))
         assert code == (3 if attempts == 1 else 0)
     once, twice = runs[1], runs[2]
     assert [r["solved"] for r in once] == [True, False, False]

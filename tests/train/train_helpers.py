@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import csv
 import hashlib
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -96,3 +97,12 @@ def tiny_config(data: Path, out: Path, task: str = "sudoku", *, steps: int = 12,
 
 def checkpoint_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(run_dir / "checkpoint.safetensors"))
+
+
+def solve_jsonl(capsys, task: str, path: Path, *options: str) -> tuple[int, list[dict]]:
+    """`hrm solve TASK PATH` on the CPU with the shipped default: its exit code and records."""
+    from hrm_cli.main import main
+
+    code = main(["solve", task, str(path), "--format", "jsonl", "-q", "--device", "cpu",
+                 *options])
+    return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
