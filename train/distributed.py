@@ -17,6 +17,7 @@ does, so the sum is the global-batch gradient); puzzle-embedding rows are gather
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import multiprocessing
 import os
@@ -147,6 +148,14 @@ def setup(world: World, device: torch.device, timeout_s: float = 1800) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world.local_world_size))
     if not world.distributed or dist.is_initialized():
         return
+    # torch.distributed.nn.functional binds `group=group.WORLD` as a default argument when
+    # first imported, and torch imports it lazily (the first optimizer pulls in dynamo,
+    # which pulls it in). Imported after init, it would keep the default group alive past
+    # destroy_process_group, and gloo's threads would then be torn down during interpreter
+    # finalization, where they can abort the process ("terminate called without an active
+    # exception"). Imported now, the defaults are None.
+    importlib.import_module("torch.distributed.nn")
+
     backend = "nccl" if device.type == "cuda" else "gloo"
     options: dict[str, Any] = {}
     if device.type == "cuda" and "device_id" in inspect.signature(

@@ -107,6 +107,37 @@ def test_a_run_started_by_torchrun_is_detected(data, single, tmp_path):
     assert_same_training(run, single, exact=False)
 
 
+WORKER_THREADS = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from train_helpers import tiny_config
+from hrm.train.loop import train
+config = tiny_config(sys.argv[2], sys.argv[3], steps=2, batch=16, eval_interval=0)
+assert train(config).status == "finished"
+names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+with open(os.path.join(sys.argv[3], f"threads-{os.environ['RANK']}.json"), "w") as f:
+    json.dump([n for n in names if "gloo" in n], f)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux's /proc")
+def test_a_finished_rank_leaves_no_gloo_threads_for_interpreter_exit(data, tmp_path):
+    # Gloo's threads still running when the interpreter finalizes can abort the process
+    # (SIGABRT, "terminate called without an active exception") after a finished run:
+    # the process group must really be gone when train() returns.
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER_THREADS)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+         "2", str(script), str(Path(__file__).parent), str(data), str(tmp_path / "run")],
+        env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    threads = [json.loads((tmp_path / "run" / f"threads-{rank}.json").read_text())
+               for rank in (0, 1)]
+    assert threads == [[], []]
+
+
 @pytest.mark.slow
 def test_two_nodes_meet_at_the_rendezvous_endpoint(data, single, tmp_path):
     # Two "nodes" on this machine, one worker each, meeting at a c10d rendezvous.
