@@ -18,7 +18,14 @@ import numpy as np
 
 from hrm.datasets import maze, sudoku
 from hrm.datasets.errors import PuzzleParseError
-from hrm.datasets.format import DatasetMetadata, PuzzleSet, SplitBuilder, write_dataset
+from hrm.datasets.format import (
+    CANVAS_FILE,
+    DatasetMetadata,
+    PuzzleSet,
+    SplitBuilder,
+    canvas_note,
+    write_dataset,
+)
 
 Progress = Callable[[int], None]
 
@@ -269,13 +276,17 @@ def build_from_csv(
         raise ValueError("a canvas applies to mazes only")
     rng = np.random.RandomState(seed)
     splits = {}
+    notes = {}
     for split_name, path in csv_files.items():
         data = reader(path)
-        if canvas is not None and data.questions.shape[1] > canvas:
+        if canvas is not None:
             side = data.questions.shape[1]
-            raise PuzzleParseError(
-                f"{side}x{side} mazes do not fit a {canvas}x{canvas} canvas", str(path), None
-            )
+            if side > canvas:
+                raise PuzzleParseError(
+                    f"{side}x{side} mazes do not fit a {canvas}x{canvas} canvas", str(path), None
+                )
+            # `hrm eval --attempts` crops the mazes back, to retry them as `hrm solve` does.
+            notes[f"{split_name}/{CANVAS_FILE}"] = canvas_note(canvas, (side, side))
         is_train = split_name == "train"
         total = len(data.questions) if not (is_train and subsample) else subsample
 
@@ -292,4 +303,4 @@ def build_from_csv(
             progress=report,
             **extra,
         )
-    return write_dataset(out, splits, ["<blank>"], overwrite=overwrite)
+    return write_dataset(out, splits, ["<blank>"], overwrite=overwrite, extra_files=notes)

@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -172,11 +172,13 @@ def write_dataset(
     splits: dict[str, tuple[DatasetMetadata, dict[str, PuzzleSet]]],
     identifiers: Sequence[str],
     overwrite: bool = False,
+    extra_files: Mapping[str, str] | None = None,
 ) -> Path:
     """Write a whole dataset atomically: into a temporary sibling folder, then renamed.
 
     An existing non-empty `out` is kept unless `overwrite` is set; even then it is only
-    replaced once the new dataset is complete.
+    replaced once the new dataset is complete. `extra_files` maps paths inside the dataset
+    to their text (notes the original format has no field for, such as CANVAS_FILE).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -189,6 +191,8 @@ def write_dataset(
         for split_name, (metadata, sets) in splits.items():
             write_split(staging / split_name, metadata, sets)
         (staging / "identifiers.json").write_text(json.dumps(list(identifiers)))
+        for relative, text in (extra_files or {}).items():
+            (staging / relative).write_text(text)
         _replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -228,6 +232,33 @@ def load_split(folder: Path, split: str, mmap: bool = True) -> Split:
         puzzle_set.check(str(split_dir / set_name), metadata.seq_len)
         sets[set_name] = puzzle_set
     return Split(metadata, sets)
+
+
+CANVAS_FILE = "canvas.json"
+"""Beside a maze split's dataset.json when `hrm datasets build --canvas N` padded its mazes:
+{"canvas": N, "maze_size": [rows, cols]}, so they can be cropped back to the mazes as given.
+dataset.json itself stays byte-identical to the original builder's."""
+
+
+def canvas_note(canvas: int, maze_size: tuple[int, int]) -> str:
+    return json.dumps({"canvas": canvas, "maze_size": list(maze_size)})
+
+
+def load_maze_size(folder: Path, split: str) -> tuple[int, int] | None:
+    """The size of the mazes of a split built on a larger canvas, or None if not padded."""
+    path = Path(folder) / split / CANVAS_FILE
+    try:
+        note = json.loads(path.read_text())
+        rows, cols = note["maze_size"]
+        size = (int(rows), int(cols))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+        raise DatasetFormatError(f'{path}: expected {{"canvas": N, "maze_size": [rows, '
+                                 "cols]}") from None
+    if min(size) < 1:
+        raise DatasetFormatError(f"{path}: maze_size must be positive, got {list(size)}")
+    return size
 
 
 def load_identifiers(folder: Path) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hrm.datasets import maze, sudoku
-from hrm.datasets.format import load_split
+from hrm.datasets.format import load_maze_size, load_split
 from hrm.datasets.tasks import Puzzle, get_task
 from hrm.model import HRM, IGNORE_LABEL_ID
 from hrm.train.errors import TrainingError
@@ -69,6 +69,9 @@ def split_puzzles(task: str, folder: Path, split: str = "test") -> list[Puzzle]:
                             f"{task} answers cannot be")
     examples = load_split(folder, split).all
     where = str(Path(folder) / split)
+    # Mazes padded into a larger canvas are cropped back: a retry turns the maze itself,
+    # as `hrm solve` does, not the canvas (which would move it out of its corner).
+    maze_size = load_maze_size(folder, split) if task == "maze" else None
     puzzles = []
     for row, (inputs, labels) in enumerate(zip(examples.inputs, examples.labels, strict=True)):
         if not np.any(labels != IGNORE_LABEL_ID):
@@ -76,7 +79,7 @@ def split_puzzles(task: str, folder: Path, split: str = "test") -> list[Puzzle]:
         if task == "sudoku":
             grid, expected = sudoku.decode(inputs), sudoku.decode(labels)
         else:
-            grid, expected = maze.decode(inputs), maze.decode(labels)
+            grid, expected = maze.decode(inputs, maze_size), maze.decode(labels, maze_size)
         puzzles.append(Puzzle(task, grid, f"{where}[{row}]", None, "line", expected))
     return puzzles
 

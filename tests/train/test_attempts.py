@@ -1,6 +1,8 @@
 """`hrm eval --attempts`: a built split read back as puzzles and solved as `hrm solve` does."""
 
 import csv
+import json
+import shutil
 
 import numpy as np
 import pytest
@@ -8,6 +10,8 @@ import torch
 from train_helpers import maze_dataset
 
 from hrm.datasets import maze
+from hrm.datasets.errors import DatasetFormatError
+from hrm.datasets.format import CANVAS_FILE
 from hrm.model import HRM, HRMConfig
 from hrm.train.attempts import attempt_budgets, evaluate_attempts, split_puzzles
 from hrm.train.errors import TrainingError
@@ -25,6 +29,28 @@ def test_split_examples_become_puzzles_with_their_labels():
         assert maze.format_line(puzzle.expected) == row["answer"]
         assert maze.verify(puzzle.grid, puzzle.expected)
     assert puzzles[2].location.endswith("test[2]")
+
+
+def test_mazes_built_on_a_larger_canvas_read_back_as_given(tmp_path):
+    # Retries turn the maze itself, as `hrm solve` does with the CSV, not the 7x7 canvas
+    # (which would move the maze out of the corner the model was trained on).
+    data = maze_dataset(size=5, train=8, test=6, seed=3, canvas=7)
+    with open(data.with_name(data.name + ".csv") / "test.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert json.loads((data / "test" / CANVAS_FILE).read_text()) == {
+        "canvas": 7, "maze_size": [5, 5]}
+    puzzles = split_puzzles("maze", data, "test")
+    assert [maze.format_line(p.grid) for p in puzzles] == [r["question"] for r in rows]
+    assert [maze.format_line(p.expected) for p in puzzles] == [r["answer"] for r in rows]
+
+    # Without the note (a dataset built before it existed) the canvas is all there is.
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    (copy / "test" / CANVAS_FILE).unlink()
+    assert split_puzzles("maze", copy, "test")[0].grid.shape == (7, 7)
+    (copy / "test" / CANVAS_FILE).write_text('{"canvas": 7}')
+    with pytest.raises(DatasetFormatError, match=r"test/canvas.json: expected"):
+        split_puzzles("maze", copy, "test")
 
 
 def test_arc_cannot_be_retried():

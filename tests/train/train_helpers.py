@@ -59,25 +59,27 @@ def sudoku4_dataset(train: int = 64, test: int = 32, seed: int = 0, aug: int = 0
     return build_rows("sudoku", out, rows[:train], rows[train:], aug, seed)
 
 
-def maze_dataset(size: int = 5, train: int = 64, test: int = 16, seed: int = 0) -> Path:
-    key = hashlib.sha1(f"maze-{size}-{train}-{test}-{seed}".encode()).hexdigest()[:12]
+def maze_dataset(size: int = 5, train: int = 64, test: int = 16, seed: int = 0,
+                 canvas: int | None = None) -> Path:
+    key = hashlib.sha1(f"maze-{size}-{train}-{test}-{seed}-{canvas}".encode()).hexdigest()[:12]
     out = _CACHE / f"maze-{key}"
     if (out / "train" / "dataset.json").is_file():
         return out
     items = list(generate_mazes(train + test, seed, MazeSettings(size=size)))
     rows = [(maze.format_line(m.puzzle), maze.format_line(m.solution)) for m in items]
-    return build_rows("maze", out, rows[:train], rows[train:], 0, seed)
+    return build_rows("maze", out, rows[:train], rows[train:], 0, seed, canvas=canvas)
 
 
 def build_rows(task: str, out: Path, train_rows: list[tuple[str, str]],
-               test_rows: list[tuple[str, str]], aug: int = 0, seed: int = 0) -> Path:
+               test_rows: list[tuple[str, str]], aug: int = 0, seed: int = 0,
+               canvas: int | None = None) -> Path:
     """Build (question, answer) rows in the CSV layout into a dataset folder `out`."""
     staging = out.with_name(out.name + ".csv")
     staging.mkdir(parents=True, exist_ok=True)
     _write_csv(staging / "train.csv", train_rows)
     _write_csv(staging / "test.csv", test_rows)
     build_from_csv(task, {"train": staging / "train.csv", "test": staging / "test.csv"}, out,
-                   aug=aug, seed=seed, overwrite=True)
+                   aug=aug, seed=seed, overwrite=True, canvas=canvas)
     return out
 
 
