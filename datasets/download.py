@@ -12,7 +12,6 @@ to a mirror or a local test server with ``HRM_HF_ENDPOINT`` and ``HRM_GITHUB_END
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -20,7 +19,6 @@ import re
 import shutil
 import stat
 import time
-import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -434,42 +432,6 @@ def extract_zip(archive: Path, target: Path, *, strip_top_level: bool = True) ->
         raise DownloadError(f"{archive} is not a valid zip archive ({exc})") from exc
 
 
-@contextlib.contextmanager
-def staged_dir(target: Path) -> Iterator[Path]:
-    """Yield an empty staging folder that replaces `target` in one rename on success.
-
-    Readers therefore see either the old folder or the finished new one, never a half
-    written one. On an error (or Ctrl-C) the staging folder is removed and `target` is
-    left as it was. Leftover staging folders of a killed process are cleaned up here.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.staging-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = target.with_name(f".{target.name}.staging-{uuid.uuid4().hex[:12]}")
-    staging.mkdir()  # not mkdtemp: its 0700 mode would become the dataset folder's
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    replace_dir(staging, target)
-
-
-def replace_dir(source: Path, target: Path) -> None:
-    """Move folder `source` to `target`, replacing whatever `target` was."""
-    source, target = Path(source), Path(target)
-    if target.is_symlink() or target.is_file():
-        target.unlink()
-    elif target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(target, old)
-        os.replace(source, target)
-        shutil.rmtree(old, ignore_errors=True)
-        return
-    os.replace(source, target)
-
-
 __all__ = [
     "DEFAULT_RETRIES",
     "DEFAULT_TIMEOUT",
@@ -479,9 +441,7 @@ __all__ = [
     "download",
     "extract_zip",
     "partial_path",
-    "replace_dir",
     "require_online",
     "resolve_url",
     "sha256_file",
-    "staged_dir",
 ]

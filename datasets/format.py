@@ -15,9 +15,6 @@ A built dataset is a folder with `identifiers.json` and one sub-folder per split
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from hrm.datasets.errors import DatasetFormatError
+from hrm.datasets.files import staged_dir
 
 ARRAY_NAMES = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 INDEX_DTYPE = np.int32
@@ -185,29 +183,13 @@ def write_dataset(
         raise DatasetFormatError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise DatasetFormatError(f"{out}: already exists and is not empty (use --force to replace)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
+    with staged_dir(out) as staging:
         for split_name, (metadata, sets) in splits.items():
             write_split(staging / split_name, metadata, sets)
         (staging / "identifiers.json").write_text(json.dumps(list(identifiers)))
         for relative, text in (extra_files or {}).items():
             (staging / relative).write_text(text)
-        _replace_folder(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(new, target)
-        return
-    retired = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.replace(target, retired)
-    os.replace(new, target)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def load_split(folder: Path, split: str, mmap: bool = True) -> Split:

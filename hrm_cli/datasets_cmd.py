@@ -179,6 +179,8 @@ def _maze_rows(count, seed, size, min_path, workers):
 def _write_csv(rows, out: str, count: int, force: bool, quiet: bool, label: str) -> None:
     import csv
 
+    from hrm.datasets.files import usual_file_mode
+
     if out == "-":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(("source", "question", "answer", "rating"))
@@ -192,6 +194,7 @@ def _write_csv(rows, out: str, count: int, force: bool, quiet: bool, label: str)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
+        os.fchmod(fd, usual_file_mode())
         with os.fdopen(fd, "w", newline="") as handle, progress_bar(quiet) as progress:
             task_id = progress.add_task(label, total=count)
             writer = csv.writer(handle, lineterminator="\n")

@@ -209,6 +209,8 @@ def _export(task: str, sources: list[str], path: str, model_spec: str | None, de
 def _write_json(path: str, document: dict[str, Any]) -> None:
     """Write to stdout, or to a temporary file beside `path` renamed over it when complete:
     an interrupted export never leaves a truncated file."""
+    from hrm.datasets.files import usual_file_mode
+
     text = json.dumps(document, indent=2) + "\n"
     if path == STDIN:
         sys.stdout.write(text)
@@ -219,9 +221,7 @@ def _write_json(path: str, document: dict[str, Any]) -> None:
                                      suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            umask = os.umask(0)  # mkstemp makes the file private; give it the usual mode
-            os.umask(umask)
-            os.fchmod(handle.fileno(), 0o666 & ~umask)
+            os.fchmod(handle.fileno(), usual_file_mode())
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

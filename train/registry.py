@@ -458,7 +458,7 @@ def import_model(path: str | Path, *, name: str | None = None, task: str | None 
 def _store_release(checkpoint: Path, name: str, task: str | None, provenance: dict[str, Any],
                    manifest: dict[str, Any]) -> ModelEntry:
     """Convert an original-release checkpoint into a bundle in the cache entry `name`."""
-    from hrm.datasets.download import staged_dir
+    from hrm.datasets.files import staged_dir
     from hrm.model import import_official, read_official_config, save_bundle
 
     model = import_official(checkpoint, task=task)
@@ -485,7 +485,7 @@ def _store_release(checkpoint: Path, name: str, task: str | None, provenance: di
 
 def _store_bundle(source: Path, name: str, task: str | None) -> ModelEntry:
     """Check a bundle folder loads, then copy it into the cache entry `name`."""
-    from hrm.datasets.download import staged_dir
+    from hrm.datasets.files import staged_dir
     from hrm.model import load_bundle
 
     model, info = load_bundle(source)  # reads and checks every tensor before anything is copied

@@ -1,5 +1,7 @@
 import csv
 import io
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +44,25 @@ def test_generate_maze_file_is_atomic_and_not_overwritten(tmp_path, capsys):
     code, _, _ = run([*args, "--seed", "3", "--force"], capsys)
     assert code == 0 and out.read_text() != before
     assert [p.name for p in tmp_path.iterdir()] == ["mazes.csv"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_generated_and_built_files_get_the_umask_mode(tmp_path, capsys, umask):
+    # Written through private temporaries (0600 files, 0700 folders) and renamed: what
+    # lands must have the mode any new file gets, or a shared dataset is unreadable.
+    previous = os.umask(umask)
+    try:
+        csv_path, built = tmp_path / "mazes.csv", tmp_path / "built"
+        assert run(["datasets", "generate", "maze", "-n", "4", "--size", "5", "--out",
+                    str(csv_path), "-q"], capsys)[0] == 0
+        assert run(["datasets", "build", str(csv_path), "--test", str(csv_path), "--canvas",
+                    "6", "--out", str(built), "-q"], capsys)[0] == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(csv_path.stat().st_mode) == 0o666 & ~umask
+    for path in [built, *built.rglob("*")]:
+        expected = (0o777 if path.is_dir() else 0o666) & ~umask
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
 
 
 @pytest.mark.parametrize(

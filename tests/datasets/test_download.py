@@ -16,9 +16,9 @@ from hrm.datasets.download import (
     extract_zip,
     partial_path,
     resolve_url,
-    staged_dir,
 )
 from hrm.datasets.errors import DownloadError, OfflineError
+from hrm.datasets.files import staged_dir
 
 DATA = bytes(range(256)) * 40  # 10 KiB, every offset distinguishable
 SHA = hashlib.sha256(DATA).hexdigest()
