@@ -37,8 +37,12 @@ def test_the_default_is_found_and_says_how_it_was_made():
     assert held_out["rating-0"]["exact_accuracy"] >= 0.95
     # `hrm solve` retries failures on shuffled copies by default, as measured.
     assert config["task"]["attempts"] == 8
-    solve = config["metrics"]["held_out_solve"]["buckets"]["rating-0"]
-    assert solve["solved_within_attempts"]["8"] / solve["count"] >= 0.99
+    solve = config["metrics"]["held_out_solve"]
+    rating0 = solve["buckets"]["rating-0"]
+    assert rating0["solved_within_attempts"]["8"] / rating0["count"] >= 0.99
+    # The solve figures are for the segment budget the bundle ships with.
+    budget = config["architecture"]["halt_max_steps"]
+    assert f"at most {budget} segments per attempt" in solve["halting"]
 
 
 def test_solve_uses_it_without_model_option(tmp_path, capsys):
