@@ -202,7 +202,7 @@ def test_init_from_a_packaged_default_trains_at_its_trained_segments(tmp_path, c
     assert code == 0, err
     config = json.loads((tmp_path / "ft" / "config.json").read_text())["config"]
     shipped = json.loads((find_model("default:sudoku").path / "config.json").read_text())
-    assert shipped["architecture"]["halt_max_steps"] == 16  # the solve budget it ships with
+    assert shipped["architecture"]["halt_max_steps"] == 32  # the solve budget it ships with
     assert config["architecture"]["halt_max_steps"] == 8  # the one it was trained at
     assert config["architecture"]["hidden_size"] == shipped["architecture"]["hidden_size"]
     assert config["init_from"]["source"]["steps"] == shipped["provenance"]["steps"]
