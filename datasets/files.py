@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 
 def usual_file_mode() -> int:
@@ -21,6 +23,28 @@ def usual_file_mode() -> int:
     umask = os.umask(0)  # the only way to read it is to set it
     os.umask(umask)
     return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def staged_file(target: Path, **open_options: str) -> Iterator[TextIO]:
+    """Yield a text handle on a temporary sibling that replaces `target` on success.
+
+    The bytes are on disk (fsync) before the rename; on an error (or Ctrl-C) the temporary
+    is removed and `target` is left as it was. `open_options`: newline, encoding.
+    """
+    target = Path(target)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                     suffix=".part")
+    try:
+        os.fchmod(fd, usual_file_mode())
+        with os.fdopen(fd, "w", **open_options) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager

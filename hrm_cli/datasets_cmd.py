@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -179,7 +177,7 @@ def _maze_rows(count, seed, size, min_path, workers):
 def _write_csv(rows, out: str, count: int, force: bool, quiet: bool, label: str) -> None:
     import csv
 
-    from hrm.datasets.files import usual_file_mode
+    from hrm.datasets.files import staged_file
 
     if out == "-":
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -192,20 +190,13 @@ def _write_csv(rows, out: str, count: int, force: bool, quiet: bool, label: str)
     if target.exists() and not force:
         raise click.UsageError(f"{target} exists; use --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        os.fchmod(fd, usual_file_mode())
-        with os.fdopen(fd, "w", newline="") as handle, progress_bar(quiet) as progress:
-            task_id = progress.add_task(label, total=count)
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(("source", "question", "answer", "rating"))
-            for row in rows:
-                writer.writerow(row)
-                progress.advance(task_id)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with staged_file(target, newline="") as handle, progress_bar(quiet) as progress:
+        task_id = progress.add_task(label, total=count)
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(("source", "question", "answer", "rating"))
+        for row in rows:
+            writer.writerow(row)
+            progress.advance(task_id)
     if not quiet:
         stderr_console().print(f"wrote {count} puzzles to {target}")
 

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -209,23 +208,12 @@ def _export(task: str, sources: list[str], path: str, model_spec: str | None, de
 def _write_json(path: str, document: dict[str, Any]) -> None:
     """Write to stdout, or to a temporary file beside `path` renamed over it when complete:
     an interrupted export never leaves a truncated file."""
-    from hrm.datasets.files import usual_file_mode
+    from hrm.datasets.files import staged_file
 
     text = json.dumps(document, indent=2) + "\n"
     if path == STDIN:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    target = Path(path)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                     suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), usual_file_mode())
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with staged_file(Path(path), encoding="utf-8") as handle:
+        handle.write(text)
