@@ -20,7 +20,7 @@ from hrm.datasets.textio import iter_csv_records, parse_all, prepend
 
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)  # cell codes = index in CHARSET
-MAX_SIZE = 30
+MAX_SIZE = 64  # the largest maze read; fixed-size models take up to their canvas
 CANVAS = 30
 
 
@@ -185,7 +185,7 @@ def _parse_blocks(
 
 def _is_long_one_line_maze(text: str) -> bool:
     side = math.isqrt(len(text))
-    return len(text) > MAX_SIZE and side * side == len(text)
+    return len(text) > CANVAS and side * side == len(text)
 
 
 def _is_one_per_line(block: list[str]) -> bool:

@@ -136,6 +136,12 @@ class Task(ABC):
     def encode(self, puzzle: Puzzle, seq_len: int) -> np.ndarray:
         """The model's input tokens, (seq_len,) uint8; PuzzleParseError if it does not fit."""
 
+    def encode_grid(self, puzzle: Puzzle) -> np.ndarray:
+        """Tokens of `puzzle` at its own size, (side, side) with 0 outside it, for models
+        that take grids of any size; IncompatibleModelError for tasks without one."""
+        raise IncompatibleModelError(f"{self.name} puzzles have no size-free encoding; "
+                                     "use a model of a fixed size")
+
     @abstractmethod
     def decode(self, tokens: np.ndarray, puzzle: Puzzle) -> np.ndarray | None:
         """The answer grid read from predicted tokens (None when nothing can be read)."""
@@ -260,7 +266,7 @@ class MazeTask(Task):
         if side * side != seq_len or side > maze.MAX_SIZE:
             raise IncompatibleModelError(
                 f"the model takes {seq_len} tokens; a maze model takes a square canvas of at "
-                f"most {maze.MAX_SIZE}x{maze.MAX_SIZE} (900 tokens)"
+                f"most {maze.MAX_SIZE}x{maze.MAX_SIZE} ({maze.MAX_SIZE ** 2} tokens)"
             )
         if vocab_size != MAZE_VOCAB:
             raise IncompatibleModelError(
@@ -286,6 +292,14 @@ class MazeTask(Task):
                 puzzle.source, puzzle.line,
             )
         return maze.encode(puzzle.grid, canvas=canvas)
+
+    def encode_grid(self, puzzle: Puzzle) -> np.ndarray:
+        # Models of any size see the maze as it is; token 0 (pad) squares it off, and
+        # such models hold padded cells at zero, so the padding never changes the answer.
+        h, w = puzzle.grid.shape
+        tokens = np.zeros((max(h, w), max(h, w)), dtype=np.uint8)
+        tokens[:h, :w] = puzzle.grid + 1
+        return tokens
 
     def decode(self, tokens: np.ndarray, puzzle: Puzzle) -> np.ndarray:
         return maze.decode(tokens, shape=tuple(puzzle.grid.shape))

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 from hrm_cli.options import DTYPES, GRADIENTS, HALTINGS, TASKS
 
 PRESETS = ("paper", "small", "tiny")
+# hrm.model.architectures lists them; importing it here would import torch.
+ARCHITECTURES = ("hrm", "grid-hrm")
 
 # option name -> Recipe field (None values mean "the task's recipe")
 RECIPE_OPTIONS = {
@@ -124,6 +126,9 @@ _recipe_options = _options(
 )
 
 _model_options = _options(
+    click.option("--arch", type=click.Choice(ARCHITECTURES),
+                 help="Architecture: hrm (as released), grid-hrm (3x3 grid mixing, any "
+                      "grid size) [hrm]."),
     click.option("--preset", type=click.Choice(PRESETS),
                  help="Model size: paper (27M), small (~3M), tiny (tests) [paper]."),
     click.option("--hidden-size", type=POSITIVE, help="Width of both levels."),
@@ -303,7 +308,7 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
 
     if init_from is not None:
         fixed = sorted(f"--{name.replace('_', '-')}" for name in given
-                       if name == "preset" or (name in MODEL_OPTIONS
+                       if name in ("preset", "arch") or (name in MODEL_OPTIONS
                                                and MODEL_OPTIONS[name] not in TRAINING_CHOICES))
         if fixed:
             raise click.UsageError(f"{', '.join(fixed)} cannot be given with --init-from: the "
@@ -312,6 +317,8 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
     recipe = recipe_for(task).with_overrides(
         **{field: options[name] for name, field in RECIPE_OPTIONS.items()})
     architecture = architecture_options(options)
+    if options["arch"] is not None:
+        architecture["name"] = options["arch"]
     settings = {field: options[name] for name, field in RUN_OPTIONS.items()
                 if options[name] is not None}
     run_dir = Path(out) if out else Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -319,7 +326,7 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
     # share the file system and see it already).
     if (World.from_env() or World()).is_main and options["nnodes"] == 1:
         check_new_run_dir(run_dir)
-    return build_config(task, data, run_dir, preset=options["preset"] or "paper",
+    return build_config(task, data, run_dir, preset=options["preset"],
                         recipe=recipe, architecture=architecture, init_from=init_from,
                         **settings)
 
@@ -341,7 +348,7 @@ def _resumed_config(task: str | None, data: str | None, out: str | None, resume:
     fixed = sorted(
         f"--{name.replace('_', '-')}" for name in given
         if (name in RECIPE_OPTIONS and RECIPE_OPTIONS[name] not in RESUME_RECIPE_FIELDS)
-        or name in MODEL_OPTIONS or name == "preset"
+        or name in MODEL_OPTIONS or name in ("preset", "arch")
         or (name in RUN_OPTIONS and RUN_OPTIONS[name] not in RESUME_FIELDS)
     )
     if fixed:

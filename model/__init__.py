@@ -10,10 +10,11 @@ Imports nothing else of the toolkit: only torch, safetensors and the standard li
         print(step.segment, step.halted.sum().item())
 """
 
+from hrm.model.act import ACTCarry, ACTModel, RolloutStep, SegmentOutput, compile_model
 from hrm.model.checkpoint import BundleInfo, load_bundle, read_bundle_info, save_bundle
 from hrm.model.config import PRESETS, HRMConfig
 from hrm.model.errors import CheckpointError
-from hrm.model.hrm import HRM, ACTCarry, RolloutStep, SegmentOutput, compile_model
+from hrm.model.hrm import HRM
 from hrm.model.loss import IGNORE_LABEL_ID, act_loss, stablemax_cross_entropy
 from hrm.model.official import import_official, read_official_config
 from hrm.model.sparse_embedding import BatchRows, SparsePuzzleEmbedding
@@ -26,6 +27,7 @@ __all__ = [
     "IGNORE_LABEL_ID",
     "PRESETS",
     "ACTCarry",
+    "ACTModel",
     "BatchRows",
     "BundleInfo",
     "CheckpointError",

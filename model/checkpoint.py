@@ -5,7 +5,7 @@
     {
       "format": "hrm-bundle",
       "format_version": 1,
-      "architecture": {...HRMConfig fields...},
+      "architecture": {"name": "hrm", ...config fields...},  # no name: HRM
       "task": {...},        # free-form: task name, tokenisation, seq_len, ...
       "provenance": {...},  # free-form: where the weights come from, training run, ...
       "metrics": {...}      # free-form: evaluation results
@@ -31,9 +31,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from hrm.model.config import HRMConfig
+from hrm.model.act import ACTModel
+from hrm.model.architectures import build_model, config_from_dict
+from hrm.model.config import ModelConfig
 from hrm.model.errors import CheckpointError
-from hrm.model.hrm import HRM
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -46,14 +47,14 @@ _TOP_LEVEL_KEYS = {"format", "format_version", "architecture", "task", "provenan
 class BundleInfo:
     """Everything in `config.json` besides the weights."""
 
-    config: HRMConfig
+    config: ModelConfig
     task: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None  # the bundle folder it was loaded from
 
 
-def save_bundle(model: HRM, folder: str | Path, *, task: Mapping[str, Any] | None = None,
+def save_bundle(model: ACTModel, folder: str | Path, *, task: Mapping[str, Any] | None = None,
                 provenance: Mapping[str, Any] | None = None,
                 metrics: Mapping[str, Any] | None = None) -> Path:
     """Write `model` as a bundle into `folder` (created if needed); returns the folder.
@@ -83,8 +84,9 @@ def save_bundle(model: HRM, folder: str | Path, *, task: Mapping[str, Any] | Non
     return folder
 
 
-def load_bundle(folder: str | Path, device: str | torch.device = "cpu") -> tuple[HRM, BundleInfo]:
-    """Read a bundle folder (or its `config.json`/`model.safetensors`) into an eval-mode HRM.
+def load_bundle(folder: str | Path,
+                device: str | torch.device = "cpu") -> tuple[ACTModel, BundleInfo]:
+    """Read a bundle folder (or its `config.json`/`model.safetensors`) into an eval-mode model.
 
     Raises `CheckpointError` naming the file and the problem for anything missing,
     malformed or inconsistent.
@@ -105,7 +107,7 @@ def load_bundle(folder: str | Path, device: str | torch.device = "cpu") -> tuple
         raise CheckpointError(weights_path, f"not a readable safetensors file ({exc})") from None
 
     with torch.random.fork_rng(devices=[]):  # building must not disturb the caller's RNG
-        model = HRM(info.config)
+        model = build_model(info.config)
     load_state_dict_checked(model, state, weights_path)
     return model.to(device).eval(), info
 
@@ -137,7 +139,7 @@ def read_bundle_info(folder: str | Path) -> BundleInfo:
     if not isinstance(architecture, dict):
         raise CheckpointError(path, "`architecture` must be an object")
     try:
-        config = HRMConfig.from_dict(architecture)
+        config = config_from_dict(architecture)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(path, f"architecture: {exc}") from None
     extras = {}

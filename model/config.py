@@ -1,14 +1,17 @@
-"""Architecture configuration of the HRM ACT v1 model and named size presets.
+"""Architecture configurations and their named size presets.
 
-Field names follow the original release (`H_cycles`, `L_layers`, ...) so that its
-`all_config.yaml` maps onto `HRMConfig` one to one.
+`ModelConfig` is what every architecture's config shares: a dataclass of plain fields
+that round-trips through JSON (`to_dict` records the architecture's `name`), named
+presets, and the activation dtype. `HRMConfig` is HRM ACT v1's; its field names follow the
+original release (`H_cycles`, `L_layers`, ...) so that its `all_config.yaml` maps onto it
+one to one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
@@ -17,14 +20,110 @@ FORWARD_DTYPES = ("auto", "float32", "bfloat16", "float16")
 GRADIENTS = ("one-step", "last-cycle", "full")
 HALTINGS = ("q-learning", "halt-only")
 
+C = TypeVar("C", bound="ModelConfig")
+_FLOAT = (int, float)
+_TYPES: dict[str, Any] = {"int": int, "float": _FLOAT, "str": str}
+_TYPE_NAMES = {int: "an integer", _FLOAT: "a number", str: "a string"}
+
+
+class ModelConfig:
+    """Shared behaviour of architecture configs (dataclasses of int, float and str fields).
+
+    A subclass sets `name` (the architecture's name in bundles and run configs) and
+    `presets` (architecture-only field sets, combined with the task's fields).
+    """
+
+    name: ClassVar[str]
+    presets: ClassVar[dict[str, dict[str, Any]]]
+    vocab_size: int
+    seq_len: int
+    forward_dtype: str
+    halt_max_steps: int
+    halt_exploration_prob: float
+    halting: str
+    gradient: str
+    expansion: float
+
+    def resolve_dtype(self, device: torch.device) -> torch.dtype:
+        """The activation dtype on `device` (resolves "auto")."""
+        if self.forward_dtype == "auto":
+            return torch.bfloat16 if device.type == "cuda" else torch.float32
+        return getattr(torch, self.forward_dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        """Build from a plain dict, rejecting unknown fields and wrong types (ValueError).
+
+        `name`, when present, must be this architecture's; a dict without one is taken as
+        this architecture (bundles written before architectures had names are HRM)."""
+        data = dict(data)
+        name = data.pop("name", cls.name)
+        if name != cls.name:
+            raise ValueError(f"architecture {name!r} is not {cls.name!r}")
+        known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+        missing = [n for n, f in known.items() if n not in data
+                   and f.default is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"missing config field(s): {', '.join(missing)}")
+        values: dict[str, Any] = {}
+        for field_name, value in data.items():
+            expected = _TYPES[str(known[field_name].type)]
+            # bool is an int in Python; a JSON `true` is never a valid size.
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise ValueError(f"config field {field_name} must be {_TYPE_NAMES[expected]}, "
+                                 f"got {value!r}")
+            values[field_name] = float(value) if expected is _FLOAT else value
+        return cls(**values)
+
+    @classmethod
+    def from_preset(cls: type[C], name: str, **fields_: Any) -> C:
+        """A preset's architecture plus task fields (vocab_size, seq_len, ...) and overrides."""
+        if name not in cls.presets:
+            raise ValueError(f"unknown preset {name!r}; choose from {', '.join(cls.presets)}")
+        return cls(**{**cls.presets[name], **fields_})
+
+    # Int fields that may be 0 (all others must be at least 1).
+    _zero_allowed: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            # YAML and JSON write 4 for 4.0: store floats as floats so configs compare equal.
+            if str(f.type) == "float" and isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, f.name, float(value))
+            if str(f.type) == "int":
+                least = 0 if f.name in self._zero_allowed else 1
+                if value < least:
+                    raise ValueError(f"{f.name} must be at least {least}, got {value}")
+        if self.gradient not in GRADIENTS:
+            raise ValueError(f"gradient must be one of {GRADIENTS}, got {self.gradient!r}")
+        if self.halting not in HALTINGS:
+            raise ValueError(f"halting must be one of {HALTINGS}, got {self.halting!r}")
+        if self.forward_dtype not in FORWARD_DTYPES:
+            raise ValueError(f"forward_dtype must be one of {FORWARD_DTYPES}, "
+                             f"got {self.forward_dtype!r}")
+        if not 0.0 <= self.halt_exploration_prob <= 1.0:
+            raise ValueError("halt_exploration_prob must be in [0, 1]")
+        if self.expansion <= 0:
+            raise ValueError(f"expansion must be positive, got {self.expansion}")
+
 
 @dataclass
-class HRMConfig:
+class HRMConfig(ModelConfig):
     """Everything needed to build an `HRM` (and nothing about training or data loading).
 
     Task-dependent fields come first; they have no defaults because they come from the
     dataset (`dataset.json`) or, for an imported checkpoint, from its tensor shapes.
     """
+
+    name: ClassVar[str] = "hrm"
+    _zero_allowed: ClassVar[tuple[str, ...]] = ("puzzle_emb_ndim",)
 
     # --- task-dependent ---------------------------------------------------------------
     vocab_size: int
@@ -84,18 +183,7 @@ class HRMConfig:
     in the original (which defaults to bfloat16 everywhere)."""
 
     def __post_init__(self) -> None:
-        # YAML and JSON write 4 for 4.0: store floats as floats so configs compare equal.
-        for name in ("expansion", "rope_theta", "rms_norm_eps", "halt_exploration_prob"):
-            value = getattr(self, name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                setattr(self, name, float(value))
-        for name in ("vocab_size", "seq_len", "num_puzzle_identifiers", "hidden_size",
-                     "num_heads", "H_layers", "L_layers", "H_cycles", "L_cycles",
-                     "halt_max_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.puzzle_emb_ndim < 0:
-            raise ValueError(f"puzzle_emb_ndim must be >= 0, got {self.puzzle_emb_ndim}")
+        super().__post_init__()
         if self.hidden_size % self.num_heads:
             raise ValueError(
                 f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}"
@@ -105,17 +193,6 @@ class HRMConfig:
                              f"got {self.pos_encodings!r}")
         if self.pos_encodings == "rope" and self.head_dim % 2:
             raise ValueError(f"RoPE needs an even head_dim, got {self.head_dim}")
-        if self.gradient not in GRADIENTS:
-            raise ValueError(f"gradient must be one of {GRADIENTS}, got {self.gradient!r}")
-        if self.halting not in HALTINGS:
-            raise ValueError(f"halting must be one of {HALTINGS}, got {self.halting!r}")
-        if self.forward_dtype not in FORWARD_DTYPES:
-            raise ValueError(f"forward_dtype must be one of {FORWARD_DTYPES}, "
-                             f"got {self.forward_dtype!r}")
-        if not 0.0 <= self.halt_exploration_prob <= 1.0:
-            raise ValueError("halt_exploration_prob must be in [0, 1]")
-        if self.expansion <= 0:
-            raise ValueError(f"expansion must be positive, got {self.expansion}")
 
     # --- derived sizes ----------------------------------------------------------------------
     @property
@@ -139,51 +216,6 @@ class HRMConfig:
         inner = round(self.expansion * self.hidden_size * 2 / 3)
         return -(-inner // 256) * 256
 
-    def resolve_dtype(self, device: torch.device) -> torch.dtype:
-        """The activation dtype on `device` (resolves "auto")."""
-        if self.forward_dtype == "auto":
-            return torch.bfloat16 if device.type == "cuda" else torch.float32
-        return getattr(torch, self.forward_dtype)
-
-    # --- (de)serialisation ----------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HRMConfig:
-        """Build from a plain dict, rejecting unknown fields and wrong types (ValueError)."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
-        missing = [n for n, f in known.items() if n not in data
-                   and f.default is dataclasses.MISSING]
-        if missing:
-            raise ValueError(f"missing config field(s): {', '.join(missing)}")
-        values: dict[str, Any] = {}
-        for name, value in data.items():
-            expected = _FIELD_TYPES[name]
-            # bool is an int in Python; a JSON `true` is never a valid size.
-            if isinstance(value, bool) or not isinstance(value, expected):
-                raise ValueError(f"config field {name} must be {_TYPE_NAMES[expected]}, "
-                                 f"got {value!r}")
-            values[name] = float(value) if expected is _FLOAT else value
-        return cls(**values)
-
-    @classmethod
-    def from_preset(cls, name: str, **fields_: Any) -> HRMConfig:
-        """A preset's architecture plus task fields (vocab_size, seq_len, ...) and overrides."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-        return cls(**{**PRESETS[name], **fields_})
-
-
-_FLOAT = (int, float)
-_FIELD_TYPES: dict[str, Any] = {
-    f.name: {"int": int, "float": _FLOAT, "str": str}[str(f.type)] for f in fields(HRMConfig)
-}
-_TYPE_NAMES = {int: "an integer", _FLOAT: "a number", str: "a string"}
-
 
 # Architecture-only presets: combine with task fields via `HRMConfig.from_preset`.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -200,3 +232,5 @@ PRESETS: dict[str, dict[str, Any]] = {
                  H_cycles=2, L_cycles=2, puzzle_emb_ndim=32, halt_max_steps=4,
                  halt_exploration_prob=0.1, pos_encodings="rope"),
 }
+
+HRMConfig.presets = PRESETS

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from hrm.model import HRMConfig
+from hrm.model.architectures import DEFAULT_ARCHITECTURE, config_from_dict, get_architecture
+from hrm.model.config import ModelConfig
 from hrm.train.errors import TrainingError
 from hrm.train.recipes import Recipe
 
@@ -48,7 +49,8 @@ class TrainConfig:
     """The run folder."""
     recipe: Recipe
     architecture: dict[str, Any]
-    """`HRMConfig` fields (task fields included), resolved from the preset and overrides."""
+    """The model config's fields (its `name` and task fields included), resolved from the
+    preset and overrides."""
     preset: str = "paper"
     steps: int | None = None
     """Total optimizer steps; None: epochs x steps per epoch, as the original estimates."""
@@ -73,8 +75,8 @@ class TrainConfig:
         return Path(self.out)
 
     @property
-    def model_config(self) -> HRMConfig:
-        return HRMConfig.from_dict(self.architecture)
+    def model_config(self) -> ModelConfig:
+        return config_from_dict(self.architecture)
 
     def epochs_per_pass(self) -> int:
         """Epochs per data-loader pass: the evaluation interval, as in the original."""
@@ -173,15 +175,16 @@ def read_run_config(run_dir: str | Path) -> tuple[TrainConfig, dict[str, Any]]:
     return config, document
 
 
-def build_config(task: str, data: str | Path, out: str | Path, *, preset: str = "paper",
+def build_config(task: str, data: str | Path, out: str | Path, *, preset: str | None = None,
                  recipe: Recipe | None = None, architecture: dict[str, Any] | None = None,
                  init_from: str | None = None, **settings: Any) -> TrainConfig:
     """A fresh run's config: the task's recipe and the preset, sized for `data`.
 
-    `architecture` overrides preset fields (e.g. `hidden_size`, `halt_max_steps`); the task
-    fields (vocab, sequence length, puzzle identifiers) always come from the dataset. With
-    `init_from` (a model name or path) the architecture is that model's and `architecture`
-    may only hold training choices (see `hrm.train.warm_start`).
+    `architecture` names the architecture (`name`, default HRM) and overrides fields of
+    the preset (default: the architecture's first, "paper" for HRM), e.g. `hidden_size`
+    or `halt_max_steps`; the task fields (vocab, sequence length, puzzle identifiers)
+    always come from the dataset. With `init_from` (a model name or path) the architecture
+    is that model's and `architecture` may only hold training choices (see `hrm.train.warm_start`).
     """
     from hrm.datasets.format import load_split
     from hrm.train.recipes import check_task, recipe_for
@@ -196,11 +199,14 @@ def build_config(task: str, data: str | Path, out: str | Path, *, preset: str = 
 
             fields_, record = warm_start_architecture(init_from, task, metadata, data,
                                                       architecture or {})
-            model = HRMConfig.from_dict(fields_)
+            model = config_from_dict(fields_)
             preset = record["source"].get("preset", "custom")
         else:
-            model = HRMConfig.from_preset(preset, **{
-                **(architecture or {}),
+            overrides = dict(architecture or {})
+            arch = get_architecture(overrides.pop("name", DEFAULT_ARCHITECTURE))
+            preset = preset or next(iter(arch.config.presets))
+            model = arch.config.from_preset(preset, **{
+                **overrides,
                 "vocab_size": metadata.vocab_size,
                 "seq_len": metadata.seq_len,
                 "num_puzzle_identifiers": metadata.num_puzzle_identifiers,

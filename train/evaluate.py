@@ -36,7 +36,8 @@ import torch
 
 from hrm.datasets import arc, maze
 from hrm.datasets.format import DatasetMetadata
-from hrm.model import HRM, IGNORE_LABEL_ID, load_bundle
+from hrm.model import IGNORE_LABEL_ID, ACTModel, load_bundle
+from hrm.model.architectures import build_model
 from hrm.model.checkpoint import load_state_dict_checked
 from hrm.train.checkpoint import CHECKPOINT_NAME, CheckpointReader
 from hrm.train.config import RUN_FORMAT, read_run_config
@@ -184,7 +185,7 @@ class ArcVotes:
 
 
 @torch.inference_mode()
-def evaluate(model: HRM, loader: EvalLoader, *, max_segments: int | None = None,
+def evaluate(model: ACTModel, loader: EvalLoader, *, max_segments: int | None = None,
              task: str | None = None, identifiers: Sequence[str] | None = None,
              split: str = "test",
              progress: Callable[[int, int], None] | None = None) -> EvalResult | None:
@@ -313,7 +314,7 @@ def _add_votes(votes: ArcVotes, batch: dict[str, torch.Tensor], step: Any) -> No
 
 @dataclass
 class EvalTarget:
-    model: HRM
+    model: ACTModel
     task: str | None
     """The task the model was trained for, when its files say."""
     source: Path
@@ -349,7 +350,7 @@ def load_eval_target(target: str | Path, device: torch.device | str = "cpu") -> 
         # An unfinished run: its latest checkpoint.
         reader = CheckpointReader(path / CHECKPOINT_NAME)
         with torch.random.fork_rng(devices=[]):
-            model = HRM(config.model_config)
+            model = build_model(config.model_config)
         load_state_dict_checked(model, reader.tensors("model/"), reader.path)
         if config.recipe.ema > 0:  # what the run evaluates and will export
             average = WeightAverage(model, config.recipe.ema)
@@ -373,10 +374,10 @@ def _load_named_model(name: str, device: torch.device | str) -> EvalTarget:
     return EvalTarget(model, entry.task, entry.path)
 
 
-def check_model_fits(model: HRM, metadata: DatasetMetadata, folder: Path) -> None:
+def check_model_fits(model: ACTModel, metadata: DatasetMetadata, folder: Path) -> None:
     """TrainingError unless `model` can read the dataset described by `metadata`."""
     config = model.config
-    if (config.vocab_size, config.seq_len) != (metadata.vocab_size, metadata.seq_len):
+    if config.vocab_size != metadata.vocab_size or not model.takes_seq_len(metadata.seq_len):
         raise TrainingError(f"{folder}: the dataset has vocab {metadata.vocab_size} and "
                             f"{metadata.seq_len} tokens, the model vocab {config.vocab_size} "
                             f"and {config.seq_len}")

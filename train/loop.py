@@ -36,7 +36,8 @@ import torch
 
 from hrm.datasets.errors import HRMDataError
 from hrm.datasets.format import DatasetMetadata, load_identifiers
-from hrm.model import HRM, ACTCarry, CheckpointError, act_loss, compile_model, save_bundle
+from hrm.model import ACTCarry, CheckpointError, act_loss, compile_model, save_bundle
+from hrm.model.architectures import build_model
 from hrm.model.checkpoint import load_state_dict_checked, read_bundle_info
 from hrm.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -283,7 +284,7 @@ class Trainer:
         # The same initial weights on every rank (and a broadcast to be sure), then a
         # different random stream per rank for the ACT exploration.
         torch.manual_seed(self.config.seed)
-        self.model = HRM(model_config)
+        self.model = build_model(model_config)
         if reader is not None:
             load_state_dict_checked(self.model, reader.tensors("model/"), reader.path)
         elif self.config.init_from is not None:

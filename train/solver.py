@@ -157,7 +157,10 @@ class Solver:
 
     # ------------------------------------------------------------------ one batch
     def encode(self, puzzle: Puzzle) -> np.ndarray:
-        """The model's input tokens for `puzzle` (PuzzleParseError if it does not fit)."""
+        """The model's input tokens for `puzzle` (PuzzleParseError if it does not fit):
+        (seq_len,), or (side, side) for a model that takes grids of any size."""
+        if self.model.any_size:
+            return self.task.encode_grid(puzzle)
         return self.task.encode(puzzle, self.seq_len)
 
     def identifier(self, puzzle: Puzzle) -> int:
@@ -228,7 +231,7 @@ class Solver:
         """(predicted tokens, halting probability, segments, seconds since `started` when
         each halted) of one batch."""
         device = self.model.device
-        inputs = torch.from_numpy(np.stack(tokens).astype(np.int64)).to(device)
+        inputs = torch.from_numpy(stack_tokens(tokens)).to(device)
         ids = torch.tensor([self.identifier(p) for p in puzzles], dtype=torch.long,
                            device=device)
         done_at = np.full(len(puzzles), np.nan)
@@ -313,6 +316,18 @@ def recommended_attempts(task_info: Mapping[str, Any]) -> int:
 
 
 # --------------------------------------------------------------------------- batching
+
+
+def stack_tokens(tokens: Sequence[np.ndarray]) -> np.ndarray:
+    """One (batch, seq_len) int64 array; square grids of different sides are padded (0)
+    to the largest, which a model of any size ignores."""
+    if tokens[0].ndim == 1:
+        return np.stack(tokens).astype(np.int64)
+    side = max(t.shape[0] for t in tokens)
+    out = np.zeros((len(tokens), side, side), dtype=np.int64)
+    for row, grid in zip(out, tokens, strict=True):
+        row[: grid.shape[0], : grid.shape[1]] = grid
+    return out.reshape(len(tokens), side * side)
 
 
 class _Failure:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm.datasets.format import DatasetMetadata
-from hrm.model import HRM
+from hrm.model import ACTModel
 from hrm.model.checkpoint import load_state_dict_checked
 from hrm.train.errors import TrainingError
 
@@ -33,7 +33,7 @@ _SOURCE_FIELDS = ("description", "source", "repo", "preset", "steps", "wall_time
                   "world_size", "trained_halt_max_steps", "init_from")
 
 
-def _load_source(spec: str, task: str) -> tuple[HRM, dict[str, Any], Path]:
+def _load_source(spec: str, task: str) -> tuple[ACTModel, dict[str, Any], Path]:
     """The source model on the CPU, its provenance and where it lives."""
     from hrm.train import registry
 
@@ -55,7 +55,7 @@ def _is_unfinished_run(path: Path) -> bool:
             and (path / "config.json").is_file())
 
 
-def _load_latest_checkpoint(run: Path, task: str) -> tuple[HRM, dict[str, Any], Path]:
+def _load_latest_checkpoint(run: Path, task: str) -> tuple[ACTModel, dict[str, Any], Path]:
     """The model of an unfinished run (its latest checkpoint, the weights `hrm eval` scores)
     and provenance in the shape a finished run's bundle records."""
     from hrm.train.checkpoint import CHECKPOINT_NAME, CheckpointReader
@@ -77,7 +77,7 @@ def _load_latest_checkpoint(run: Path, task: str) -> tuple[HRM, dict[str, Any], 
 
 def warm_start_architecture(spec: str, task: str, metadata: DatasetMetadata, data: Path,
                             choices: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(HRMConfig fields of the new run, the `init_from` record of its config).
+    """(Model config fields of the new run, the `init_from` record of its config).
 
     `choices` are the run's own `TRAINING_CHOICES`; anything else in it is an error.
     """
@@ -87,7 +87,7 @@ def warm_start_architecture(spec: str, task: str, metadata: DatasetMetadata, dat
                             f"{', '.join(fixed)} cannot be set")
     model, provenance, path = _load_source(spec, task)
     config = model.config
-    if (config.vocab_size, config.seq_len) != (metadata.vocab_size, metadata.seq_len):
+    if config.vocab_size != metadata.vocab_size or not model.takes_seq_len(metadata.seq_len):
         raise TrainingError(f"{data}: vocab {metadata.vocab_size} and {metadata.seq_len} "
                             f"tokens, but {spec} takes vocab {config.vocab_size} and "
                             f"{config.seq_len} tokens")
@@ -99,9 +99,10 @@ def warm_start_architecture(spec: str, task: str, metadata: DatasetMetadata, dat
         architecture["halt_max_steps"] = trained_segments
     architecture["forward_dtype"] = "auto"  # this run's device decides, as in a new run
     architecture["num_puzzle_identifiers"] = metadata.num_puzzle_identifiers
+    architecture["seq_len"] = metadata.seq_len  # a grid model takes any size
     architecture.update(choices)
 
-    if config.puzzle_emb_ndim == 0:
+    if getattr(config, "puzzle_emb_ndim", 0) == 0:
         table = "none"
     elif config.num_puzzle_identifiers == metadata.num_puzzle_identifiers:
         table = "copied"
@@ -118,7 +119,7 @@ def warm_start_architecture(spec: str, task: str, metadata: DatasetMetadata, dat
     return architecture, record
 
 
-def load_warm_start(model: HRM, record: dict[str, Any]) -> None:
+def load_warm_start(model: ACTModel, record: dict[str, Any]) -> None:
     """Copy the source's weights (from `record["path"]`) into the new run's `model`."""
     source, _, path = _load_source(record["path"], record["task"])
     state = source.state_dict()

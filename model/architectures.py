@@ -1,0 +1,59 @@
+"""The table of architectures: every model in the toolkit is built from here.
+
+An architecture is a config dataclass (a `ModelConfig`, whose `name` is recorded in
+bundles and run configs) and an `ACTModel` subclass that supplies a segment. Adding one
+means a module with those two classes and a row below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hrm.model.act import ACTModel
+from hrm.model.config import HRMConfig, ModelConfig
+from hrm.model.grid import GridHRM, GridHRMConfig
+from hrm.model.hrm import HRM
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    config: type[ModelConfig]
+    model: type[ACTModel]
+    summary: str
+
+
+ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
+    Architecture("hrm", HRMConfig, HRM,
+                 "HRM ACT v1 as released: transformer levels with global attention"),
+    Architecture("grid-hrm", GridHRMConfig, GridHRM,
+                 "HRM with 3x3 grid mixing: one model for grids of any size"),
+)}
+DEFAULT_ARCHITECTURE = "hrm"  # what a config without a name is (bundles predating names)
+
+
+def get_architecture(name: str) -> Architecture:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(f"unknown architecture {name!r}; "
+                         f"choose from {', '.join(ARCHITECTURES)}") from None
+
+
+def config_from_dict(data: Mapping[str, Any]) -> ModelConfig:
+    """The config of the architecture `data["name"]` names (HRM without a name)."""
+    name = data.get("name", DEFAULT_ARCHITECTURE)
+    if not isinstance(name, str):
+        raise ValueError(f"architecture name must be a string, got {name!r}")
+    return get_architecture(name).config.from_dict(dict(data))
+
+
+def config_from_preset(architecture: str, preset: str, **fields: Any) -> ModelConfig:
+    return get_architecture(architecture).config.from_preset(preset, **fields)
+
+
+def build_model(config: ModelConfig) -> ACTModel:
+    """A freshly initialised model for `config`."""
+    return get_architecture(config.name).model(config)

@@ -1,0 +1,226 @@
+"""Grid HRM: HRM's recurrence with a local 2D token mixer, for grids of any size.
+
+HRM mixes positions with global attention over a flattened, fixed-size canvas: vertical
+neighbours sit `width` positions apart and positions are learned or rotary, so a model
+trained on one size runs on that size only. Here each block mixes a cell with its 3x3
+neighbourhood instead (a convolution over the 2D grid), with no position encoding at all,
+so the same weights run on any grid: information moves one cell per block, and a larger
+grid is solved by running more segments.
+
+Everything else is HRM's: two levels H and L with their cycles, the input injected at
+every L update, the one-step (or full) gradient, deep supervision and ACT with a Q head,
+here over the state averaged across the grid's cells.
+
+Inputs are square grids flattened row by row (`side * side` tokens, any side). Token 0
+is padding: a smaller or non-square grid sits in the top-left corner of the square, and
+padded cells are held at zero, so padding never changes the answer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hrm.model.act import ACTModel, SegmentOutput, hierarchical_recurrence
+from hrm.model.config import ModelConfig
+from hrm.model.layers import CastedEmbedding, CastedLinear, SwiGLU, rms_norm, trunc_normal_
+
+MIXERS = ("conv3", "dwconv3")
+
+
+@dataclass
+class GridHRMConfig(ModelConfig):
+    """Everything needed to build a `GridHRM`."""
+
+    name: ClassVar[str] = "grid-hrm"
+
+    vocab_size: int
+    """Number of token ids (0 = pad, which also marks cells outside the grid)."""
+    seq_len: int
+    """Cells of the training canvas (side * side); any square grid runs at inference."""
+    num_puzzle_identifiers: int = 1
+    """Kept for the shared data pipeline; a grid model has no puzzle embedding."""
+    hidden_size: int = 64
+    """Channels of the state at every cell."""
+    expansion: float = 2.0
+    """SwiGLU inner size = round(expansion * hidden * 2/3), rounded up to a multiple of 32."""
+    mixer: str = "conv3"
+    """How a block mixes neighbouring cells: "conv3", a full 3x3 convolution;
+    "dwconv3", a depthwise 3x3 convolution (cheaper; channels mix in the MLP only)."""
+    H_layers: int = 2
+    """Blocks in the slow module H."""
+    L_layers: int = 2
+    """Blocks in the fast module L."""
+    H_cycles: int = 2
+    """H updates per segment."""
+    L_cycles: int = 2
+    """L updates per H update."""
+    rms_norm_eps: float = 1e-5
+    """Epsilon of the weightless RMSNorm after every residual add."""
+    gradient: str = "one-step"
+    """Which updates of a segment are backpropagated (as `HRMConfig.gradient`)."""
+    halt_max_steps: int = 16
+    """Segments a grid may run in training; the default evaluation budget."""
+    halt_exploration_prob: float = 0.1
+    """Training only: probability that a grid must run at least randint[2, max] segments."""
+    halting: str = "halt-only"
+    """How the Q head learns when to stop (as `HRMConfig.halting`)."""
+    forward_dtype: str = "auto"
+    """Activation dtype: "auto" = bfloat16 on CUDA, float32 elsewhere."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mixer not in MIXERS:
+            raise ValueError(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
+        if math.isqrt(self.seq_len) ** 2 != self.seq_len:
+            raise ValueError(f"seq_len must be a square number of cells, got {self.seq_len}")
+
+    @property
+    def mlp_inner_size(self) -> int:
+        inner = round(self.expansion * self.hidden_size * 2 / 3)
+        return -(-inner // 32) * 32
+
+    @property
+    def cells_per_segment(self) -> int:
+        """How far (in cells) information can travel in one segment: one cell per block."""
+        return self.H_cycles * (self.L_cycles * self.L_layers + self.H_layers)
+
+
+GridHRMConfig.presets = {
+    # The CPU maze model: ~160k parameters, 16 cells of reach per segment.
+    "small": dict(hidden_size=64, expansion=2.0, H_layers=2, L_layers=2, H_cycles=2,
+                  L_cycles=3, halt_max_steps=16),
+    # Tests and smoke runs.
+    "tiny": dict(hidden_size=16, expansion=2.0, H_layers=1, L_layers=1, H_cycles=2,
+                 L_cycles=2, halt_max_steps=4),
+}
+
+
+class GridMixer(nn.Module):
+    """3x3 convolution over the grid, on (batch, cells, channels) states."""
+
+    def __init__(self, hidden_size: int, depthwise: bool):
+        super().__init__()
+        groups = hidden_size if depthwise else 1
+        fan_in = 9 * hidden_size // groups
+        self.groups = groups
+        self.weight = nn.Parameter(trunc_normal_(
+            torch.empty(hidden_size, hidden_size // groups, 3, 3), std=fan_in**-0.5))
+
+    def forward(self, x: torch.Tensor, side: int) -> torch.Tensor:
+        batch, cells, hidden = x.shape
+        grid = x.view(batch, side, side, hidden).permute(0, 3, 1, 2)
+        out = F.conv2d(grid, self.weight.to(x.dtype), padding=1, groups=self.groups)
+        return out.permute(0, 2, 3, 1).reshape(batch, cells, hidden)
+
+
+class GridBlock(nn.Module):
+    """Post-norm block: x = norm(x + mix(x)); x = norm(x + mlp(x)); cells outside stay 0."""
+
+    def __init__(self, config: GridHRMConfig):
+        super().__init__()
+        self.mixer = GridMixer(config.hidden_size, depthwise=config.mixer == "dwconv3")
+        self.mlp = SwiGLU(config.hidden_size, config.mlp_inner_size)
+        self.eps = config.rms_norm_eps
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, side: int) -> torch.Tensor:
+        x = rms_norm(x + self.mixer(x, side), self.eps) * mask
+        return rms_norm(x + self.mlp(x), self.eps) * mask
+
+
+class GridLevel(nn.Module):
+    """One recurrent module (H or L): add the injected input to the state, then the blocks."""
+
+    def __init__(self, blocks: list[GridBlock]):
+        super().__init__()
+        self.layers = nn.ModuleList(blocks)
+
+    def forward(self, state: torch.Tensor, injection: torch.Tensor, mask: torch.Tensor,
+                side: int) -> torch.Tensor:
+        x = state + injection
+        for block in self.layers:
+            x = block(x, mask, side)
+        return x
+
+
+class GridHRM(ACTModel):
+    """HRM with 3x3 grid mixing: one set of weights for grids of any size."""
+
+    any_size = True
+
+    def __init__(self, config: GridHRMConfig):
+        super().__init__()
+        self.config = config
+        hidden = config.hidden_size
+        self.embed_scale = math.sqrt(hidden)
+        self.embed_tokens = CastedEmbedding(config.vocab_size, hidden,
+                                            init_std=1 / math.sqrt(hidden))
+        self.lm_head = CastedLinear(hidden, config.vocab_size, bias=False)
+        self.q_head = CastedLinear(hidden, 2, bias=True)
+        self.puzzle_emb = None  # the training loop's sparse optimizer looks for one
+        self.H_level = GridLevel([GridBlock(config) for _ in range(config.H_layers)])
+        self.L_level = GridLevel([GridBlock(config) for _ in range(config.L_layers)])
+        self.register_buffer("H_init", trunc_normal_(torch.empty(hidden), std=1.0))
+        self.register_buffer("L_init", trunc_normal_(torch.empty(hidden), std=1.0))
+        with torch.no_grad():  # as HRM: an almost constant halting policy at first
+            self.q_head.weight.zero_()
+            assert self.q_head.bias is not None
+            self.q_head.bias.fill_(-5.0)
+
+    def initial_state(self, batch_size: int,
+                      seq_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (batch_size, seq_len or self.config.seq_len, self.config.hidden_size)
+        dtype = self.forward_dtype
+        return (self.H_init.to(dtype).expand(shape).clone(),
+                self.L_init.to(dtype).expand(shape).clone())
+
+    def takes_seq_len(self, seq_len: int) -> bool:
+        return seq_len > 0 and math.isqrt(seq_len) ** 2 == seq_len
+
+    def default_segments(self, seq_len: int) -> int:
+        """The trained budget, scaled up with the grid's side beyond the training canvas's:
+        information crosses a grid in a number of segments that grows with its side."""
+        side, trained = math.isqrt(seq_len), math.isqrt(self.config.seq_len)
+        return math.ceil(self.config.halt_max_steps * max(1.0, side / trained))
+
+    def _segment_eager(self, z_H: torch.Tensor, z_L: torch.Tensor, inputs: torch.Tensor,
+                       puzzle_identifiers: torch.Tensor) -> SegmentOutput:
+        cfg = self.config
+        side = math.isqrt(inputs.shape[-1])
+        dtype = self.forward_dtype
+        mask = (inputs != 0).unsqueeze(-1).to(dtype)
+        x = self.embed_scale * self.embed_tokens(inputs.long(), dtype) * mask
+        # Reset or carried states hold H_init/L_init on padded cells too: zero them, so
+        # what lies outside the grid never reaches it.
+        z_H, z_L = z_H * mask, z_L * mask
+        z_H, z_L = hierarchical_recurrence(z_H, z_L, x, self.H_level, self.L_level,
+                                           H_cycles=cfg.H_cycles, L_cycles=cfg.L_cycles,
+                                           gradient=cfg.gradient, mask=mask, side=side)
+        logits = self.lm_head(z_H)
+        pooled = z_H.sum(1) / mask.sum(1).clamp(min=1)
+        q = self.q_head(pooled).float()
+        q_continue = q[:, 1] if cfg.halting == "q-learning" else torch.zeros_like(q[:, 1])
+        return SegmentOutput(z_H, z_L, logits, q[:, 0], q_continue)
+
+    def check_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.ndim != 2 or not self.takes_seq_len(inputs.shape[1]):
+            raise ValueError("inputs must have shape (batch, side * side) for a grid model, "
+                             f"got {tuple(inputs.shape)}")
+        if inputs.dtype.is_floating_point or inputs.dtype == torch.bool:
+            raise ValueError(f"inputs must be integer token ids, got {inputs.dtype}")
+        inputs = inputs.to(self.device, torch.long)
+        if inputs.numel() and (int(inputs.min()) < 0
+                               or int(inputs.max()) >= self.config.vocab_size):
+            raise ValueError(f"token ids must be in [0, {self.config.vocab_size})")
+        return inputs
+
+    def check_identifiers(self, ids: torch.Tensor, size: int) -> torch.Tensor:
+        ids = ids.to(self.device, torch.long).reshape(-1)
+        if ids.shape[0] != size:
+            raise ValueError(f"got {ids.shape[0]} puzzle identifiers for {size} inputs")
+        return ids  # unused: a grid model has no puzzle embedding
