@@ -167,8 +167,8 @@ def _parse_blocks(
                 block = []
             continue
         if not block and _is_long_one_line_maze(text):
-            # No grid row is wider than 30 cells, so this line is a whole maze: answer it
-            # now instead of waiting for the block to end (a pipe keeps streaming).
+            # This line is a whole maze: answer it now instead of waiting for the block to
+            # end (a pipe keeps streaming).
             try:
                 yield _puzzle_from_rows(
                     _one_line_rows(text, source, number), source, number, "line"
@@ -185,7 +185,11 @@ def _parse_blocks(
 
 def _is_long_one_line_maze(text: str) -> bool:
     side = math.isqrt(len(text))
-    return len(text) > CANVAS and side * side == len(text)
+    if side * side != len(text) or len(text) <= CANVAS:
+        return False
+    # Grid rows are at most MAX_SIZE wide: a longer line is a whole maze; a row of 36, 49
+    # or 64 cells is one only if it holds the one S and the one G a maze has.
+    return len(text) > MAX_SIZE or (text.count("S") == 1 and text.count("G") == 1)
 
 
 def _is_one_per_line(block: list[str]) -> bool:

@@ -162,6 +162,8 @@ def test_arc_without_expected_output_is_unverified_not_unsolved(tmp_path, models
 class Oracle:
     """Predicts the known solution: a right answer must come out as solved, exit 0."""
 
+    any_size = False
+
     def __init__(self):
         self.config = HRMConfig.from_preset("tiny", vocab_size=11, seq_len=81)
         self.device = torch.device("cpu")
@@ -202,8 +204,8 @@ BAD_INPUTS = [
     ("sudoku", "binary", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", 1, "binary data"),
     ("maze", "no S", MAZE.replace("S", " "), 1, "exactly one S"),
     ("maze", "no G", MAZE.replace("G", " "), 1, "exactly one G"),
-    ("maze", "oversized", "S" + "#" * 30 + "\n" + ("#" * 31 + "\n") * 29 + "#" * 30 + "G\n", 1,
-     "larger than 30x30"),
+    ("maze", "oversized", "S" + "#" * 64 + "\n" + ("#" * 65 + "\n") * 63 + "#" * 64 + "G\n", 1,
+     "larger than 64x64"),
     ("maze", "empty", "", None, "the input is empty"),
     ("maze", "binary", b"\xff\xfe\x00\x01garbage\n", 1, "binary data"),
     ("arc", "ragged", '{"train": [{"input": [[1, 2], [3]], "output": [[1]]}],\n'

@@ -69,7 +69,7 @@ def test_grid_with_marked_path_is_read_as_the_answer():
         ("S  \n X \n  G", 2, "character 'X'"),
         ("SG#", 1, "square number of cells"),
         ("", None, "empty"),
-        ("\n".join(["S" + " " * 30] + [" " * 31] * 29 + [" " * 30 + "G"]), 1, "larger than 30x30"),
+        ("\n".join(["S" + " " * 64] + [" " * 65] * 63 + [" " * 64 + "G"]), 1, "larger than 64x64"),
         ("So \n # \n  G", 1, "not a shortest path"),
         ("source,question,answer,rating\nx,S   #   G,So  #   G,1", 2, "not a shortest path"),
     ],
@@ -168,3 +168,18 @@ def test_one_line_mazes_stream_before_the_input_ends():
 
     first = next(maze.iter_puzzles(lines(), "<stdin>"))
     assert np.array_equal(first.grid, m.puzzle)
+
+
+def test_mazes_larger_than_the_30x30_canvas_are_read_up_to_64x64():
+    from hrm.datasets import maze_kinds
+
+    for h, w in ((36, 36), (40, 52), (64, 64)):
+        puzzle, _ = maze_kinds.make("corridors", h, w, seed=0, index=0)
+        text = maze.format_grid(puzzle) + "\n"
+        [read] = maze.parse(text)
+        assert read.shape == (h, w) and np.array_equal(read.grid, puzzle)
+    [one_line] = maze.parse(maze.format_line(puzzle) + "\n")  # 64x64 as one line of 4096
+    assert one_line.shape == (64, 64) and one_line.layout == "line"
+    too_big, _ = maze_kinds.make("walls", 65, 65, seed=0, index=0)
+    with pytest.raises(PuzzleParseError, match="65x65, larger than 64x64"):
+        maze.parse(maze.format_grid(too_big) + "\n")
