@@ -20,10 +20,10 @@ def installed_model_names(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
     """Shipped defaults and cached models, e.g. for `--model` and `hrm models rm`."""
-    from hrm.train import registry
+    from hrm.inference import store
 
     try:
-        entries = registry.list_models()
+        entries = store.list_models()
     except Exception:  # a broken cache must not break the user's shell
         return []
     return _items([(entry.name, entry.task or "") for entry in entries], incomplete)
@@ -33,10 +33,10 @@ def pullable_model_names(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
     """The release checkpoints `hrm models pull` knows, by alias and by repository."""
-    from hrm.train import registry
+    from hrm.inference import store
 
-    names = [(m.alias, m.description) for m in registry.KNOWN_MODELS]
-    names += [(m.repo, m.description) for m in registry.KNOWN_MODELS]
+    names = [(m.alias, m.description) for m in store.KNOWN_MODELS]
+    names += [(m.repo, m.description) for m in store.KNOWN_MODELS]
     return _items(names, incomplete)
 
 

@@ -65,7 +65,7 @@ Examples:
     "--size",
     type=int,
     default=None,
-    help="Sudoku: 4, 9 or 16 (default 9). Maze: side 2..30 (default 30).",
+    help="Sudoku: 4, 9 or 16 (default 9). Maze: side 2..64 (default 30).",
 )
 @click.option(
     "--min-rating",
@@ -160,7 +160,7 @@ def _maze_rows(count, seed, size, min_path, workers):
     from hrm.datasets.maze_generator import MazeSettings, generate
 
     if not 2 <= size <= maze.MAX_SIZE:
-        raise click.BadParameter("maze --size must be 2..30", param_hint="--size")
+        raise click.BadParameter(f"maze --size must be 2..{maze.MAX_SIZE}", param_hint="--size")
     settings = MazeSettings(size=size, min_path=min_path)
     try:
         for item in generate(count, seed, settings, workers):

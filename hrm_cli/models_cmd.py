@@ -12,7 +12,7 @@ from hrm_cli.completion import installed_model_names, pullable_model_names
 from hrm_cli.console import human_size
 
 if TYPE_CHECKING:
-    from hrm.train.registry import ModelEntry
+    from hrm.inference.store import ModelEntry
 
 from hrm_cli.options import TASKS
 
@@ -50,7 +50,7 @@ def _note(message: str, quiet: bool = False) -> None:
 
 
 def _aliases(entry: ModelEntry) -> list[str]:
-    from hrm.train.registry import known_model
+    from hrm.inference.store import known_model
 
     known = known_model(entry.name)
     return [known.alias] if known and entry.kind == "cached" else []
@@ -86,7 +86,7 @@ def list_command(fmt: str) -> None:
     Piped output has one tab-separated line per model: name, kind (shipped or cached),
     task, parameters, size in bytes, folder, source.
     """
-    from hrm.train.registry import KNOWN_MODELS, list_models
+    from hrm.inference.store import KNOWN_MODELS, list_models
 
     rows = [_row(entry) for entry in list_models()]
     if fmt == "json":
@@ -135,7 +135,7 @@ def list_command(fmt: str) -> None:
               show_default=True, help="Readable text, or JSON for scripts.")
 def info(name: str, fmt: str) -> None:
     """Show a model's task, architecture, provenance and metrics."""
-    from hrm.train.registry import find_model
+    from hrm.inference.store import find_model
 
     entry = find_model(name)
     data = _row(entry)
@@ -186,7 +186,7 @@ def _flat(value: Any) -> str:
 @click.argument("name", metavar="NAME|PATH", shell_complete=installed_model_names)
 def path(name: str) -> None:
     """Print a model's folder."""
-    from hrm.train.registry import find_model
+    from hrm.inference.store import find_model
 
     click.echo(str(find_model(name).path))
 
@@ -215,8 +215,8 @@ def pull(name: str, task: str | None, force: bool, quiet: bool) -> None:
     same command again.
     """
     from hrm.datasets import cache
-    from hrm.train.registry import canonical_name
-    from hrm.train.registry import pull as pull_model
+    from hrm.inference.store import canonical_name
+    from hrm.inference.store import pull as pull_model
 
     target = cache.model_cache_dir(canonical_name(name))
     if cache.is_complete(target) and not force:
@@ -252,7 +252,7 @@ def import_command(source: str, name: str | None, task: str | None, force: bool,
     PATH is one of our bundle folders (config.json + model.safetensors), or an original
     checkpoint: the `checkpoint` file, or its folder with `all_config.yaml`.
     """
-    from hrm.train.registry import import_model
+    from hrm.inference.store import import_model
 
     entry = import_model(source, name=name, task=task, force=force)
     _note(f"imported {entry.name} ({entry.task}); solve with "
@@ -271,7 +271,7 @@ def import_command(source: str, name: str | None, task: str | None, force: bool,
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def rm(name: str, yes: bool) -> None:
     """Remove a cached model."""
-    from hrm.train.registry import find_model, remove
+    from hrm.inference.store import find_model, remove
 
     entry = find_model(name)
     if entry.kind != "cached":

@@ -16,7 +16,7 @@ from hrm_cli.puzzle_input import STDIN, check_sources, read_items
 
 if TYPE_CHECKING:
     from hrm.datasets.tasks import Puzzle, Task
-    from hrm.train.solver import InputError, Solver, SolveResult
+    from hrm.inference.solver import InputError, Solver, SolveResult
 
 
 FORMATS = ("auto", "pretty", "lines", "jsonl", "json", "csv")
@@ -110,7 +110,7 @@ def _exit_code(tally: dict[str, int]) -> int:
 def _make_solver(task: str, model_spec: str | None, device: str, halt: str,
                  max_segments: int | None, batch_size: int, attempts: int | None,
                  quiet: bool) -> Solver:
-    from hrm.train.solver import load_solver
+    from hrm.inference.solver import load_solver
 
     solver, name = load_solver(task, model_spec, device, halt=halt, max_segments=max_segments,
                                batch_size=batch_size, attempts=attempts)
@@ -127,7 +127,7 @@ def _make_solver(task: str, model_spec: str | None, device: str, halt: str,
 
 
 def _is_error(record: SolveResult | InputError) -> bool:
-    from hrm.train.solver import InputError
+    from hrm.inference.solver import InputError
 
     return isinstance(record, InputError)
 

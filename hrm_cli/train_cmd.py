@@ -573,7 +573,7 @@ def eval_command(target: str, data: str | None, split: str, device: str, batch_s
     this part runs on rank 0 alone.
     """
     from hrm.datasets.format import load_identifiers
-    from hrm.train.attempts import RETRY_TASKS, evaluate_attempts
+    from hrm.inference.attempts import RETRY_TASKS, evaluate_attempts
     from hrm.train.data import EvalLoader
     from hrm.train.distributed import World, resolve_device, setup, teardown
     from hrm.train.errors import TrainingError

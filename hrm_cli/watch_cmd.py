@@ -197,7 +197,7 @@ def _export(task: str, sources: list[str], path: str, model_spec: str | None, de
     if all("input" not in record for record in records):
         raise click.ClickException(f"no {task} puzzle could be read")
     document = {"task": task, "model": engine.name, "device": engine.device,
-                "halt": engine.halt, "max_segments": engine.budget, "puzzles": records}
+                "halt": engine.halt, "max_segments": engine.fixed_budget, "puzzles": records}
     _write_json(path, document)
     if path != STDIN:
         click.echo(f"Wrote {len(records)} puzzle{'s' * (len(records) != 1)} to {path}.",

@@ -151,6 +151,11 @@ class ACTModel(nn.Module):
         """The rollout budget when none is given: the trained `halt_max_steps`."""
         return self.config.halt_max_steps
 
+    def default_budgets(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(batch,) rollout budgets when none is given: `default_segments` for each row."""
+        budget = self.default_segments(inputs.shape[1])
+        return torch.full((inputs.shape[0],), budget, dtype=torch.long, device=inputs.device)
+
     # --- shared -------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
@@ -261,9 +266,9 @@ class ACTModel(nn.Module):
           the batch, so they cost nothing afterwards; the records keep reporting their
           last values. The rollout ends once every sequence has stopped.
 
-        `max_segments` defaults to `default_segments` (the trained `halt_max_steps`, more
-        for a grid larger than the training ones) and may exceed it (inference-time
-        scaling). `puzzle_identifiers` defaults to 0 (the blank
+        `max_segments` defaults to `default_budgets`, per sequence (the trained
+        `halt_max_steps`; more for a grid model's larger grids), and may exceed it
+        (inference-time scaling). `puzzle_identifiers` defaults to 0 (the blank
         identifier), what an unseen puzzle gets. Runs under `torch.inference_mode`.
         """
         if halt not in ("max", "adaptive"):
@@ -272,8 +277,12 @@ class ACTModel(nn.Module):
             raise ValueError(f"max_segments must be at least 1, got {max_segments}")
         inputs = self.check_inputs(inputs)
         size, seq_len = inputs.shape
-        budget = self.default_segments(seq_len) if max_segments is None else int(max_segments)
         device = self.device
+        if max_segments is None:
+            budgets = self.default_budgets(inputs)
+        else:
+            budgets = torch.full((size,), int(max_segments), dtype=torch.long, device=device)
+        budget = int(budgets.max()) if size else 1
         if puzzle_identifiers is None:
             puzzle_identifiers = torch.zeros(size, dtype=torch.long, device=device)
         puzzle_identifiers = self.check_identifiers(puzzle_identifiers, size)
@@ -302,7 +311,7 @@ class ACTModel(nn.Module):
             q_continue[active_idx] = out.q_continue_logits
             steps[active_idx] += 1
 
-            stop = torch.full_like(active_idx, segment + 1 >= budget, dtype=torch.bool)
+            stop = segment + 1 >= budgets[active_idx]
             if halt == "adaptive":
                 stop |= out.q_halt_logits > out.q_continue_logits
             halted = halted.clone()

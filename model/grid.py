@@ -188,6 +188,17 @@ class GridHRM(ACTModel):
         side, trained = math.isqrt(seq_len), math.isqrt(self.config.seq_len)
         return math.ceil(self.config.halt_max_steps * max(1.0, side / trained))
 
+    def default_budgets(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Per grid, from its own extent in the batch's square (padding excluded)."""
+        side = math.isqrt(inputs.shape[1])
+        inside = (inputs != 0).view(-1, side, side)
+        rows = inside.any(2).sum(1)
+        cols = inside.any(1).sum(1)
+        extent = torch.maximum(rows, cols).clamp(min=1)
+        trained = math.isqrt(self.config.seq_len)
+        scale = torch.clamp(extent.double() / trained, min=1.0)
+        return torch.ceil(self.config.halt_max_steps * scale).long()
+
     def _segment_eager(self, z_H: torch.Tensor, z_L: torch.Tensor, inputs: torch.Tensor,
                        puzzle_identifiers: torch.Tensor) -> SegmentOutput:
         cfg = self.config

@@ -43,8 +43,8 @@ def one_thread() -> Iterator[None]:
 @pytest.fixture
 def no_shipped_models(tmp_path, monkeypatch) -> None:
     """The model store of an install without shipped defaults (they exist for some tasks)."""
-    from hrm.train import registry
+    from hrm.inference import store
 
     empty = tmp_path / "no-shipped-models"
     empty.mkdir()
-    monkeypatch.setattr(registry, "shipped_dir", lambda: empty)
+    monkeypatch.setattr(store, "shipped_dir", lambda: empty)

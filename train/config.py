@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from hrm.inference.store import RUN_FORMAT
 from hrm.model.architectures import DEFAULT_ARCHITECTURE, config_from_dict, get_architecture
 from hrm.model.config import ModelConfig
 from hrm.train.errors import TrainingError
 from hrm.train.recipes import Recipe
 
-RUN_FORMAT = "hrm-train-run"
 RUN_FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 

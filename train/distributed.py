@@ -32,6 +32,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from hrm.inference import devices
 from hrm.train.errors import TrainingError
 
 CPU_ALTERNATIVE = "--nproc N --device cpu"
@@ -76,44 +77,11 @@ class World:
 
 
 def resolve_device(spec: str, world: World | None = None) -> torch.device:
-    """`--device auto|cpu|cuda|cuda:N|mps` -> a torch device for this process.
-
-    auto picks CUDA, then MPS, then the CPU. With several processes per node, "cuda" (and
-    auto) means `cuda:LOCAL_RANK`, one GPU per process.
-    """
+    """`--device` for this process of `world`: with several processes per node, "cuda" and
+    auto mean `cuda:LOCAL_RANK`, one GPU per process (`hrm.inference.devices`)."""
     world = world or World()
-    spec = spec.strip().lower()
-    if spec == "auto":
-        if torch.cuda.is_available():
-            spec = "cuda"
-        elif _mps_available() and not world.distributed:
-            spec = "mps"
-        else:
-            spec = "cpu"
-    if spec == "cpu":
-        return torch.device("cpu")
-    if spec == "mps":
-        if not _mps_available():
-            raise TrainingError("--device mps: Apple's MPS backend is not available here")
-        if world.distributed:
-            raise TrainingError("--device mps runs one process; drop --nproc/--gpus")
-        return torch.device("mps")
-    if spec == "cuda" or spec.startswith("cuda:"):
-        require_cuda(f"--device {spec}", world.local_world_size)
-        if spec == "cuda":
-            return torch.device("cuda", world.local_rank if world.distributed else 0)
-        try:
-            index = int(spec.split(":", 1)[1])
-        except ValueError:
-            raise TrainingError(f"--device {spec}: expected cuda:<index>") from None
-        if world.local_world_size > 1:
-            raise TrainingError(f"--device {spec} names one GPU, but {world.local_world_size} "
-                                "processes run on this node; use --device cuda")
-        if not 0 <= index < torch.cuda.device_count():
-            raise TrainingError(f"--device {spec}: this machine has "
-                                f"{torch.cuda.device_count()} CUDA device(s)")
-        return torch.device("cuda", index)
-    raise TrainingError(f"--device {spec!r}: expected auto, cpu, cuda, cuda:N or mps")
+    processes = world.local_world_size if world.distributed else 1
+    return devices.resolve_device(spec, local_rank=world.local_rank, local_processes=processes)
 
 
 def require_cuda(what: str, processes: int = 1) -> None:
@@ -127,11 +95,6 @@ def require_cuda(what: str, processes: int = 1) -> None:
     if processes > torch.cuda.device_count():
         raise TrainingError(f"{what}: {processes} GPU workers per node asked for, but this "
                             f"machine has {torch.cuda.device_count()} CUDA device(s)")
-
-
-def _mps_available() -> bool:
-    backend = getattr(torch.backends, "mps", None)
-    return bool(backend is not None and backend.is_available())
 
 
 # ----------------------------------------------------------------------------------------

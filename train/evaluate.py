@@ -367,11 +367,10 @@ def load_eval_target(target: str | Path, device: torch.device | str = "cpu") -> 
 
 def _load_named_model(name: str, device: torch.device | str) -> EvalTarget:
     """A model of the store (`default:sudoku`, a cached name or alias), as `hrm solve` finds it."""
-    from hrm.train import registry
+    from hrm.inference import store
 
-    entry = registry.find_model(name)  # ModelNotFoundError says what exists
-    model, _ = registry.load(entry, device, task=entry.task)
-    return EvalTarget(model, entry.task, entry.path)
+    loaded = store.open_model(name, device=device)  # ModelNotFoundError says what exists
+    return EvalTarget(loaded.model, loaded.entry.task, loaded.entry.path)
 
 
 def check_model_fits(model: ACTModel, metadata: DatasetMetadata, folder: Path) -> None:

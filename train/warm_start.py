@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm.datasets.format import DatasetMetadata
+from hrm.datasets.tasks import IncompatibleModelError
 from hrm.model import ACTModel
 from hrm.model.checkpoint import load_state_dict_checked
 from hrm.train.errors import TrainingError
@@ -35,15 +36,15 @@ _SOURCE_FIELDS = ("description", "source", "repo", "preset", "steps", "wall_time
 
 def _load_source(spec: str, task: str) -> tuple[ACTModel, dict[str, Any], Path]:
     """The source model on the CPU, its provenance and where it lives."""
-    from hrm.train import registry
+    from hrm.inference import store
 
     if _is_unfinished_run(Path(spec)):
         return _load_latest_checkpoint(Path(spec), task)
-    entry = registry.find_model(spec)
-    if entry.task is not None and entry.task != task:
-        raise TrainingError(f"--init-from {spec}: a {entry.task} model, not {task}")
-    model, info = registry.load(entry, "cpu", task)
-    return model, info.provenance, Path(entry.path).resolve()
+    try:
+        loaded = store.open_model(spec, task)
+    except IncompatibleModelError as exc:
+        raise TrainingError(f"--init-from {spec}: {exc}") from None
+    return loaded.model, loaded.info.provenance, Path(loaded.entry.path).resolve()
 
 
 def _is_unfinished_run(path: Path) -> bool:

@@ -243,10 +243,11 @@ class WatchApp(App[None]):
         self.query_one("#legend", Static).update(legend(puzzle))
         runner = self.runner
         state = "Loading the model…" if runner is None else ""
-        self.query_one(ActPanel).show(trace, self.segment, runner and runner.budget,
+        budget = runner.budget_for(puzzle) if runner else None
+        self.query_one(ActPanel).show(trace, self.segment, budget,
                                       runner.halt if runner else "", state,
                                       runner.halting if runner else "q-learning")
-        self.query_one(Timeline).show(trace, self.segment, runner.budget if runner else 0,
+        self.query_one(Timeline).show(trace, self.segment, budget or 0,
                                       self.playing, SPEEDS[self.speed_index])
 
     def _goto(self, segment: int) -> None:

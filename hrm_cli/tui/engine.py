@@ -11,8 +11,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from hrm.datasets.errors import PuzzleParseError
 from hrm.datasets.tasks import Puzzle
-from hrm.train.solver import Solver, load_solver
+from hrm.inference.solver import Solver, load_solver, stack_tokens
 from hrm_cli.tui.trace import Segment, make_segment
 
 
@@ -30,19 +31,37 @@ class Engine:
         self.device = str(solver.model.device)
         self.halt = solver.halt
         self.halting = solver.model.config.halting
+        self.max_segments = max_segments
         self.budget = max_segments or solver.model.config.halt_max_steps
+
+    @property
+    def fixed_budget(self) -> int | None:
+        """The one budget of every puzzle; None when it grows with each maze's size."""
+        return None if self.solver.model.any_size and not self.max_segments else self.budget
+
+    def budget_for(self, puzzle: Puzzle) -> int:
+        """The segments `puzzle` may run: `max_segments`, else what the model's size rule
+        gives (the trained maximum, more for a large maze on a grid model)."""
+        if self.max_segments:
+            return self.max_segments
+        try:
+            cells = self.solver.encode(puzzle).size
+        except PuzzleParseError:  # it does not fit: the list says so, the budget is moot
+            return self.budget
+        return self.solver.model.default_segments(cells)
 
     def check(self, puzzle: Puzzle) -> None:
         self.solver.encode(puzzle)  # PuzzleParseError when it does not fit the model
 
     def rollout(self, puzzles: Sequence[Puzzle]) -> Iterator[tuple[int, Segment]]:
         model = self.solver.model
-        tokens = np.stack([self.solver.encode(p) for p in puzzles]).astype(np.int64)
+        tokens = stack_tokens([self.solver.encode(p) for p in puzzles])
         inputs = torch.from_numpy(tokens).to(model.device)
         ids = torch.tensor([self.solver.identifier(p) for p in puzzles], dtype=torch.long,
                            device=model.device)
         previous: list[Segment | None] = [None] * len(puzzles)
-        for step in model.rollout(inputs, ids, halt=self.halt, max_segments=self.budget):
+        for step in model.rollout(inputs, ids, halt=self.halt,
+                                   max_segments=self.max_segments):
             confidence, predictions = torch.softmax(step.logits.float(), dim=-1).max(dim=-1)
             confidence, predictions = confidence.cpu().numpy(), predictions.cpu().numpy()
             q_halt = torch.sigmoid(step.q_halt_logits.float()).cpu().numpy()

@@ -71,7 +71,7 @@ def test_generated_and_built_files_get_the_umask_mode(tmp_path, capsys, umask):
         ["datasets", "generate", "sudoku", "--min-path", "5"],
         ["datasets", "generate", "maze", "--min-rating", "5"],
         ["datasets", "generate", "sudoku", "--size", "5"],
-        ["datasets", "generate", "maze", "--size", "40"],
+        ["datasets", "generate", "maze", "--size", "65"],
         ["datasets", "generate", "maze", "--size", "5", "--min-path", "50"],
         ["datasets", "generate", "sudoku", "--min-rating", "5", "--max-rating", "2"],
         ["datasets", "generate", "chess"],

@@ -179,10 +179,10 @@ class Oracle:
 
 
 def test_a_right_answer_is_solved_and_exits_0(tmp_path, models, monkeypatch):
-    from hrm.train import registry
+    from hrm.inference import store
 
-    real_load = registry.load
-    monkeypatch.setattr(registry, "load", lambda *a, **k: (Oracle(), real_load(*a, **k)[1]))
+    real_load = store.load
+    monkeypatch.setattr(store, "load", lambda *a, **k: (Oracle(), real_load(*a, **k)[1]))
     path = tmp_path / "p.txt"
     path.write_text(f"source,question,answer,rating\nx,{PUZZLE},{SOLUTION},1\n")
     result = solve("sudoku", str(path), "-m", str(models["sudoku"]), "--format", "jsonl")
@@ -288,7 +288,7 @@ def test_model_for_another_task(tmp_path, models, capsys):
     path = tmp_path / "m.txt"
     path.write_text(MAZE)
     code, _, err = run_main(["solve", "maze", str(path), "-m", str(models["sudoku"])], capsys)
-    assert code == 1 and "solves sudoku, not maze" in err and "Traceback" not in err
+    assert code == 1 and "a sudoku model, not maze" in err and "Traceback" not in err
 
 
 def test_maze_bigger_than_a_small_models_canvas_names_the_30x30_model(tmp_path):

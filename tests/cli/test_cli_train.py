@@ -191,7 +191,7 @@ def test_init_from_an_unfinished_run_takes_its_latest_checkpoint(data, tmp_path,
 def test_init_from_a_packaged_default_trains_at_its_trained_segments(tmp_path, capsys):
     from hrm.datasets import sudoku
     from hrm.datasets.sudoku_generator import GeneratorSettings, generate
-    from hrm.train.registry import find_model
+    from hrm.inference.store import find_model
 
     rows = [(sudoku.format_line(p.puzzle), sudoku.format_line(p.solution))
             for p in generate(4, 7, GeneratorSettings(size=9, clues=40))]

@@ -257,7 +257,7 @@ def test_quit_key(models):
 
 @pytest.mark.parametrize(("spec", "message"), [
     ("nope", "no model named 'nope'"),
-    ("maze", "solves maze, not sudoku"),
+    ("maze", "a maze model, not sudoku"),
 ])
 def test_a_failing_model_load_shows_an_error_screen(models, spec, message):
     model = models.get(spec, spec)
@@ -301,6 +301,9 @@ class GatedRunner:
 
     def check(self, puzzle: Puzzle) -> None:
         pass
+
+    def budget_for(self, puzzle: Puzzle) -> int:
+        return self.budget
 
     def rollout(self, puzzles: Sequence[Puzzle]) -> Iterator[tuple[int, Segment]]:
         [puzzle] = puzzles
@@ -468,3 +471,54 @@ def test_keys_work_when_the_puzzles_come_from_a_pipe(models):
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         os.close(master)
+
+
+# --------------------------------------------------------------------------- mazes of any size
+
+
+@pytest.fixture(scope="module")
+def grid_model(tmp_path_factory) -> Path:
+    from hrm.model.grid import GridHRM, GridHRMConfig
+
+    torch.manual_seed(0)
+    model = GridHRM(GridHRMConfig.from_preset("tiny", vocab_size=6, seq_len=64))
+    return save_bundle(model, tmp_path_factory.mktemp("grid") / "grid",
+                       task=task_metadata("maze", 64, 6))
+
+
+def big_mazes(tmp_path: Path) -> Path:
+    from hrm.datasets import maze, maze_kinds
+
+    grids = [maze_kinds.make("corridors", 60, 60, seed=0, index=0)[0],
+             maze_kinds.make("walls", 9, 13, seed=0, index=1)[0]]
+    path = tmp_path / "big.txt"
+    path.write_text("\n\n".join(maze.format_grid(g) for g in grids) + "\n")
+    return path
+
+
+def test_a_grid_model_watches_a_60x60_maze_with_a_budget_for_its_size(tmp_path, grid_model):
+    path = big_mazes(tmp_path)
+    result = watch("maze", str(path), "-m", str(grid_model), "--halt", "max", "--export", "-")
+    assert result.exit_code in (0, 3), result.output
+    document = json.loads(result.stdout)
+    assert document["max_segments"] is None  # it depends on each maze's size
+    big, small = document["puzzles"]
+    # the tiny grid preset's 4 segments on its 8x8 canvas, scaled with each maze's side
+    assert len(big["segments"]) == 30 and len(small["segments"]) == 7
+    assert len(big["segments"][-1]["answer"].splitlines()) == 60
+
+    puzzles, notes = _read_puzzles("maze", [str(path)])
+    app = WatchApp("maze", puzzles, lambda: load_engine("maze", str(grid_model), "cpu", "max",
+                                                        None), source="big.txt", notes=notes)
+
+    async def scenario(pilot) -> None:
+        await settle(pilot)
+        view = app.query_one(BoardView)
+        board = app.query_one("#board")
+        assert "60x60" in view.border_title
+        assert board.size.height <= view.size.height or view.layout_name  # scrolls if needed
+        assert "of 30" in act_text(app)
+        await pilot.press("z")  # zoom: the widest layout, scrolled
+        assert "z" in view.border_subtitle
+
+    run(app, scenario, (100, 32))

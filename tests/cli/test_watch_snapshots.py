@@ -115,7 +115,7 @@ def make_app(task: str, name: str, runner: ScriptedRunner | None = None,
              fail: str | None = None) -> WatchApp:
     def load() -> ScriptedRunner:
         if fail:
-            from hrm.train.registry import ModelNotFoundError
+            from hrm.inference.store import ModelNotFoundError
 
             raise ModelNotFoundError(fail)
         return runner or ScriptedRunner()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from threads import torch_threads
 
+from hrm.inference.solver import load_solver
 from hrm.model import load_bundle
-from hrm.train.solver import load_solver
 from hrm_cli.main import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))

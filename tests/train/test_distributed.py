@@ -21,6 +21,7 @@ from ports import unused_port
 from threads import torch_threads
 from train_helpers import checkpoint_weights, sudoku4_dataset, tiny_config
 
+from hrm.inference.errors import DeviceError
 from hrm.train.checkpoint import CHECKPOINT_NAME, CheckpointReader
 from hrm.train.distributed import LaunchSpec, World, require_cuda, resolve_device
 from hrm.train.errors import TrainingError
@@ -130,7 +131,7 @@ def test_a_finished_rank_leaves_no_gloo_threads_for_interpreter_exit(data, tmp_p
     script.write_text(WORKER_THREADS)
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-         "2", str(script), str(Path(__file__).parent), str(data), str(tmp_path / "run")],
+         "2", str(script), str(Path(__file__).parents[1]), str(data), str(tmp_path / "run")],
         env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     threads = [json.loads((tmp_path / "run" / f"threads-{rank}.json").read_text())
@@ -194,7 +195,7 @@ def test_asking_for_gpus_without_them_names_the_cpu_alternative():
     with pytest.raises(TrainingError, match=r"--gpus 4: no CUDA GPU .* use --nproc 4 "
                                             r"--device cpu"):
         require_cuda("--gpus 4", 4)
-    with pytest.raises(TrainingError, match="--device cuda: no CUDA GPU"):
+    with pytest.raises(DeviceError, match="--device cuda: no CUDA GPU"):
         resolve_device("cuda")
 
 
@@ -203,7 +204,7 @@ def test_devices_resolve():
     assert resolve_device("CPU") == torch.device("cpu")
     several = resolve_device("auto", World(0, 2, 0, 2))  # MPS runs one process only
     assert several.type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(TrainingError, match="expected auto, cpu, cuda"):
+    with pytest.raises(DeviceError, match="expected auto, cpu, cuda"):
         resolve_device("tpu")
 
 

@@ -17,6 +17,7 @@ from hrm.datasets.format import (
     load_split,
     write_dataset,
 )
+from hrm.inference.store import ModelNotFoundError
 from hrm.model import HRM, HRMConfig, save_bundle
 from hrm.train.data import EvalLoader
 from hrm.train.errors import TrainingError
@@ -28,7 +29,6 @@ from hrm.train.evaluate import (
     segment_budgets,
 )
 from hrm.train.loop import train
-from hrm.train.registry import ModelNotFoundError
 
 ARC_BUILT = Path(__file__).resolve().parents[1] / "fixtures" / "official-hrm" / "datasets" \
     / "arc-built"

@@ -12,9 +12,9 @@ from train_helpers import maze_dataset
 from hrm.datasets import maze
 from hrm.datasets.errors import DatasetFormatError
 from hrm.datasets.format import CANVAS_FILE
+from hrm.inference.attempts import attempt_budgets, evaluate_attempts, split_puzzles
+from hrm.inference.errors import InferenceError
 from hrm.model import HRM, HRMConfig
-from hrm.train.attempts import attempt_budgets, evaluate_attempts, split_puzzles
-from hrm.train.errors import TrainingError
 
 
 def test_split_examples_become_puzzles_with_their_labels():
@@ -54,7 +54,7 @@ def test_mazes_built_on_a_larger_canvas_read_back_as_given(tmp_path):
 
 
 def test_arc_cannot_be_retried():
-    with pytest.raises(TrainingError, match="arc answers cannot be"):
+    with pytest.raises(InferenceError, match="arc answers cannot be"):
         split_puzzles("arc", maze_dataset(size=5, train=8, test=6, seed=3))
 
 

@@ -25,9 +25,9 @@ import numpy as np
 from hrm.datasets import maze, sudoku
 from hrm.datasets.format import load_maze_size, load_split
 from hrm.datasets.tasks import Puzzle, get_task
-from hrm.model import HRM, IGNORE_LABEL_ID
-from hrm.train.errors import TrainingError
-from hrm.train.solver import Solver
+from hrm.inference.errors import InferenceError
+from hrm.inference.solver import Solver
+from hrm.model import IGNORE_LABEL_ID, ACTModel
 
 RETRY_TASKS = ("sudoku", "maze")
 """Tasks whose answers the rules can check; ARC answers cannot be, so it is never retried."""
@@ -65,7 +65,7 @@ def attempt_budgets(attempts: int) -> list[int]:
 def split_puzzles(task: str, folder: Path, split: str = "test") -> list[Puzzle]:
     """The labelled examples of a built split as puzzles, their labels as expected answers."""
     if task not in RETRY_TASKS:
-        raise TrainingError(f"--attempts needs answers the rules can check (sudoku, maze); "
+        raise InferenceError(f"--attempts needs answers the rules can check (sudoku, maze); "
                             f"{task} answers cannot be")
     examples = load_split(folder, split).all
     where = str(Path(folder) / split)
@@ -84,7 +84,7 @@ def split_puzzles(task: str, folder: Path, split: str = "test") -> list[Puzzle]:
     return puzzles
 
 
-def evaluate_attempts(model: HRM, task: str, folder: Path, *, attempts: int,
+def evaluate_attempts(model: ACTModel, task: str, folder: Path, *, attempts: int,
                       split: str = "test", max_segments: int | None = None,
                       batch_size: int = 256,
                       progress: Callable[[int, int], None] | None = None) -> AttemptsResult:

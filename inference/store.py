@@ -33,6 +33,7 @@ from hrm.datasets.errors import HRMDataError
 from hrm.datasets.tasks import (
     LARGE_MAZE_MODEL,
     TASK_NAMES,
+    IncompatibleModelError,
     bundle_task_name,
     get_task,
     task_metadata,
@@ -41,9 +42,10 @@ from hrm.datasets.tasks import (
 if TYPE_CHECKING:
     import torch
 
-    from hrm.model import HRM, BundleInfo
+    from hrm.model import ACTModel, BundleInfo
 
 DEFAULT_PREFIX = "default:"
+RUN_FORMAT = "hrm-train-run"  # the `format` of a training run folder's config.json
 HF_URL = "https://huggingface.co/{repo}/resolve/main/{file}"
 RELEASE_FILES = ("checkpoint", "all_config.yaml")
 BUNDLE_FILES = ("config.json", "model.safetensors")
@@ -295,8 +297,6 @@ def resolve(spec: str | None, task: str) -> ModelEntry:
 def _path_entry(spec: str, path: Path) -> ModelEntry:
     if path.is_dir() and (path / "config.json").is_file():
         config = _read_config(path)
-        from hrm.train.config import RUN_FORMAT  # here: importing it loads torch
-
         if config.get("format") == RUN_FORMAT:  # a training run: its final bundle
             if (path / "model" / "config.json").is_file():
                 return _path_entry(spec, path / "model")
@@ -331,8 +331,39 @@ def _how_to_get(task: str) -> str:
 # --------------------------------------------------------------------------- loading
 
 
+@dataclass
+class LoadedModel:
+    """A model ready to run, with its bundle information and where it came from."""
+
+    model: ACTModel
+    info: BundleInfo
+    entry: ModelEntry
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+def open_model(spec: str | None, task: str | None = None,
+               device: str | torch.device = "cpu") -> LoadedModel:
+    """What a user typed, as a loaded model: every command that runs a model comes here.
+
+    `spec` is a name (`default:TASK`, a cached name or alias) or a path (a bundle, a run's
+    final model, an original-release checkpoint); None means the task's default model.
+    IncompatibleModelError when the model is made for another task than `task`.
+    """
+    if spec is None and task is None:
+        raise ValueError("open_model needs a model spec or a task")
+    entry = resolve(spec, task) if task is not None else find_model(spec or "")
+    if task is not None and entry.task is not None and entry.task != task:
+        raise IncompatibleModelError(f"model {entry.name} is a {entry.task} model, not {task}; "
+                                     f"choose a {task} model with --model")
+    model, info = load(entry, device, task=task or entry.task)
+    return LoadedModel(model, info, entry)
+
+
 def load(entry: ModelEntry, device: str | torch.device = "cpu",
-         task: str | None = None) -> tuple[HRM, BundleInfo]:
+         task: str | None = None) -> tuple[ACTModel, BundleInfo]:
     """Build the model of `entry` on `device` (eval mode) and its bundle information.
 
     A release checkpoint is converted in memory; `task` tells it the sequence length.

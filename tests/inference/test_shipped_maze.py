@@ -6,7 +6,7 @@ from pathlib import Path
 
 from train_helpers import solve_jsonl
 
-from hrm.train import registry
+from hrm.inference import store
 from hrm_cli.main import main
 
 # 9x9 mazes from `hrm datasets generate maze --size 9 --seed 2` (the held-out seed; training
@@ -34,9 +34,9 @@ def write_lines(path, lines):
 
 
 def test_the_default_is_found_and_says_how_it_was_made():
-    entry = registry.find_model("default:maze")
+    entry = store.find_model("default:maze")
     assert entry.kind == "shipped" and entry.task == "maze"
-    assert registry.resolve(None, "maze").path == entry.path
+    assert store.resolve(None, "maze").path == entry.path
     assert sum(f.stat().st_size for f in entry.path.iterdir()) < 30 * 2**20
     config = json.loads((entry.path / "config.json").read_text())
     assert config["task"]["seq_len"] == 100 and config["task"]["attempts"] == 8

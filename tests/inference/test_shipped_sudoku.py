@@ -6,7 +6,7 @@ import json
 from train_helpers import build_rows, solve_jsonl
 
 from hrm.datasets import sudoku, sudoku_solver
-from hrm.train import registry
+from hrm.inference import store
 from hrm_cli.main import main
 
 # Minimal puzzles from `hrm datasets generate sudoku --seed 2` (the held-out seed; training
@@ -21,9 +21,9 @@ HELD_OUT = [
 
 
 def test_the_default_is_found_and_says_how_it_was_made():
-    entry = registry.find_model("default:sudoku")
+    entry = store.find_model("default:sudoku")
     assert entry.kind == "shipped" and entry.task == "sudoku"
-    assert registry.resolve(None, "sudoku").path == entry.path
+    assert store.resolve(None, "sudoku").path == entry.path
     assert sum(f.stat().st_size for f in entry.path.iterdir()) < 30 * 2**20
     config = json.loads((entry.path / "config.json").read_text())
     provenance = config["provenance"]

@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import torch
 
-from hrm.datasets.errors import HRMDataError, PuzzleParseError
+from hrm.datasets.errors import PuzzleParseError
 from hrm.datasets.tasks import Puzzle, Task, get_task
+from hrm.inference.devices import resolve_device
+from hrm.inference.errors import DeviceError
 
 if TYPE_CHECKING:
-    from hrm.model import HRM
+    from hrm.model import ACTModel
 
 T = TypeVar("T")
 
@@ -34,10 +36,6 @@ HALT_MODES = ("adaptive", "max")
 DEFAULT_BATCH_SIZE = 64
 FLUSH_IDLE_S = 0.15  # solve a partial batch once the input has paused this long ...
 FLUSH_MAX_WAIT_S = 1.0  # ... or once its first item has waited this long
-
-
-class DeviceError(HRMDataError):
-    """The requested device does not exist or is not available on this machine."""
 
 
 @dataclass
@@ -85,42 +83,6 @@ class InputError:
 Record = SolveResult | InputError
 
 
-def resolve_device(spec: str = "auto") -> torch.device:
-    """`auto` (cuda, then mps, then cpu), `cpu`, `cuda`, `cuda:N` or `mps`; DeviceError if
-    the device is unknown or absent."""
-    spec = spec.strip().lower()
-    if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if _mps_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if spec == "cpu":
-        return torch.device("cpu")
-    if spec == "mps":
-        if not _mps_available():
-            raise DeviceError("device mps: Apple's Metal backend is not available here; "
-                              "use --device cpu")
-        return torch.device("mps")
-    if spec == "cuda" or spec.startswith("cuda:"):
-        index = spec[5:]
-        if index and not index.isdigit():
-            raise DeviceError(f"device {spec!r}: write cuda:N with a GPU number N")
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise DeviceError(f"device {spec}: no CUDA GPU is available (torch "
-                              f"{torch.__version__}); use --device cpu or auto")
-        if index and int(index) >= count:
-            raise DeviceError(f"device {spec}: only {count} CUDA GPU(s), numbered 0-{count - 1}")
-        return torch.device(spec)
-    raise DeviceError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
-
-
-def _mps_available() -> bool:
-    backend = getattr(torch.backends, "mps", None)
-    return bool(backend is not None and backend.is_available())
-
-
 class Solver:
     """Runs a model on puzzles of one task, in batches, and verifies the answers.
 
@@ -131,7 +93,7 @@ class Solver:
     boards; mazes: rotations and flips) and keeps the first answer that passes.
     """
 
-    def __init__(self, model: HRM, task: Task | str, *, halt: str = "adaptive",
+    def __init__(self, model: ACTModel, task: Task | str, *, halt: str = "adaptive",
                  max_segments: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                  identifiers: Mapping[str, int] | None = None, attempts: int = 1):
         if halt not in HALT_MODES:
@@ -293,20 +255,16 @@ def load_solver(task: str, model_spec: str | None, device: str = "auto", *,
     models and give the same errors. `attempts` None: what the bundle recommends (its
     task's `attempts`, set when a default is packaged), else 1."""
     from hrm.datasets.tasks import IncompatibleModelError
-    from hrm.train import registry
+    from hrm.inference import store
 
-    entry = registry.resolve(model_spec, task)
-    if entry.task is not None and entry.task != task:
-        raise IncompatibleModelError(f"model {entry.name} solves {entry.task}, not {task}; "
-                                     f"choose a {task} model with --model")
-    model, info = registry.load(entry, resolve_device(device), task=task)
+    loaded = store.open_model(model_spec, task, resolve_device(device))
     try:
-        solver = Solver(model, get_task(task), halt=halt, max_segments=max_segments,
-                        batch_size=batch_size, identifiers=registry.puzzle_identifiers(info),
-                        attempts=attempts or recommended_attempts(info.task))
+        solver = Solver(loaded.model, get_task(task), halt=halt, max_segments=max_segments,
+                        batch_size=batch_size, identifiers=store.puzzle_identifiers(loaded.info),
+                        attempts=attempts or recommended_attempts(loaded.info.task))
     except IncompatibleModelError as exc:
-        raise IncompatibleModelError(f"model {entry.name} cannot solve {task}: {exc}") from None
-    return solver, entry.name
+        raise IncompatibleModelError(f"model {loaded.name} cannot solve {task}: {exc}") from None
+    return solver, loaded.name
 
 
 def recommended_attempts(task_info: Mapping[str, Any]) -> int:

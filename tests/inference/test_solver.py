@@ -14,8 +14,7 @@ import torch
 from hrm.datasets import sudoku
 from hrm.datasets.errors import PuzzleParseError
 from hrm.datasets.tasks import IncompatibleModelError, get_task
-from hrm.model import HRM, HRMConfig, RolloutStep
-from hrm.train.solver import (
+from hrm.inference.solver import (
     DeviceError,
     InputError,
     Solver,
@@ -23,6 +22,7 @@ from hrm.train.solver import (
     resolve_device,
     stream_batches,
 )
+from hrm.model import HRM, HRMConfig, RolloutStep
 
 PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 SOLUTION = "483921657967345821251876493548132976729564138136798245372689514814253769695417382"
@@ -41,6 +41,8 @@ class Oracle:
     """A stand-in model that predicts the known solution of each sudoku it is given (and
     garbage for unknown ones), halting after `halt_after` segments: it lets the tests check
     that a right answer goes all the way to `solved`."""
+
+    any_size = False
 
     def __init__(self, solutions: dict[str, str], halt_after: int = 2):
         self.config = HRMConfig.from_preset("tiny", vocab_size=11, seq_len=81)
@@ -224,3 +226,26 @@ def test_errors_are_user_errors():
 
     assert issubclass(DeviceError, HRMDataError)
     assert issubclass(PuzzleParseError, HRMDataError)
+
+
+def test_a_grid_model_solves_mazes_of_any_shape_and_budgets_by_size():
+    from hrm.datasets import maze_kinds
+    from hrm.datasets.tasks import Puzzle
+    from hrm.model.grid import GridHRM, GridHRMConfig
+
+    torch.manual_seed(0)
+    model = GridHRM(GridHRMConfig.from_preset("tiny", vocab_size=6, seq_len=64)).eval()
+    shapes = [(9, 13), (40, 40), (7, 7)]
+    puzzles = [Puzzle("maze", maze_kinds.make("walls", h, w, seed=0, index=i)[0], "m", i + 1,
+                      "grid") for i, (h, w) in enumerate(shapes)]
+    solver = Solver(model, "maze", halt="max", batch_size=8)
+    together = solver.solve(puzzles)
+    assert [r.answer.shape for r in together] == shapes
+    # Each maze's own budget: 4 segments (the tiny preset's) per 8 cells of side beyond 8.
+    assert [r.segments for r in together] == [7, 20, 4]
+    alone = [Solver(model, "maze", halt="max").solve([p])[0] for p in puzzles]
+    for a, b in zip(together, alone, strict=True):
+        # padding to the batch's largest maze changes nothing
+        assert np.array_equal(a.answer, b.answer) and a.segments == b.segments
+    with pytest.raises(IncompatibleModelError, match="no size-free encoding"):
+        get_task("sudoku").encode_grid(Puzzle("sudoku", np.zeros((9, 9)), "s", 1, "line"))
