@@ -47,7 +47,7 @@ def puzzle_set(count: int, seed: int = 0) -> list[str]:
 
 def model_for_benchmark(folder: Path, preset: str) -> tuple[str, str]:
     """(model argument, description): the shipped default, else a random `preset` model."""
-    from hrm.train.registry import shipped_models
+    from hrm.inference.store import shipped_models
 
     for entry in shipped_models():
         if entry.task == "sudoku":
