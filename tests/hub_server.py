@@ -43,6 +43,8 @@ class HubFile:
     lfs: bool
     cuts_left: int = 0  # cut the GET body after `cut_after` bytes this many times
     cut_after: int = 0
+    delay_s: float = 0.0  # wait this long before sending a GET body (to make races overlap)
+    claimed_sha256: str | None = None  # a hub that lies about the file's sha256
 
 
 @dataclass
@@ -79,8 +81,10 @@ class FakeHub:
         return self.base_url + path
 
     def add_file(self, repo_type: str, repo: str, filename: str, data: bytes, *,
-                 lfs: bool = True, cut_after: int = 0, cuts: int = 0) -> None:
-        self.files[(repo_type, repo, filename)] = HubFile(data, lfs, cuts, cut_after)
+                 lfs: bool = True, cut_after: int = 0, cuts: int = 0, delay_s: float = 0.0,
+                 claimed_sha256: str | None = None) -> None:
+        self.files[(repo_type, repo, filename)] = HubFile(data, lfs, cuts, cut_after, delay_s,
+                                                          claimed_sha256)
 
     def add_hostile(self, path: str, behaviour: Hostile) -> None:
         self.hostile[path] = behaviour
@@ -154,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found\n", {"X-Error-Code": code, "X-Repo-Commit": commit}
                        if known else {"X-Error-Code": code}, head)
             return
-        sha256 = hashlib.sha256(found.data).hexdigest()
+        sha256 = found.claimed_sha256 or hashlib.sha256(found.data).hexdigest()
         if found.lfs:  # as the hub: LFS files redirect to a CDN, their sha256 in the headers
             # Another host name for the same server: huggingface_hub reads the metadata of
             # a redirect that leaves the hub's host, and follows one that stays on it.
@@ -170,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cdn(self, sha256: str, head: bool) -> None:
         for found in self.hub.files.values():
-            if hashlib.sha256(found.data).hexdigest() == sha256:
+            if (found.claimed_sha256 or hashlib.sha256(found.data).hexdigest()) == sha256:
                 self._data(found, {"ETag": f'"{sha256}"'}, head)
                 return
         self._send(404, b"", {}, head)
@@ -194,6 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
             status = 206
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         body = data[start:]
+        if not head and found.delay_s:
+            time.sleep(found.delay_s)
         if not head and found.cuts_left > 0:
             found.cuts_left -= 1
             self.send_response(status)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import OFFICIAL
-from http_server import LocalServer
+from hub_server import FakeHub, commit_of
 
 from hrm.datasets.tasks import task_metadata
 from hrm.model import HRM, HRMConfig, save_bundle
@@ -25,12 +25,12 @@ pytestmark = pytest.mark.usefixtures("hrm_home", "no_shipped_models")
 
 @pytest.fixture
 def server(monkeypatch):
-    with LocalServer() as srv:
+    with FakeHub() as srv:
         monkeypatch.setenv("HRM_HF_ENDPOINT", srv.base_url)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         for name in ("checkpoint", "all_config.yaml"):
-            # As on the hub: /resolve/ redirects to a CDN.
-            srv.add(f"/{REPO}/resolve/main/{name}", redirect_to=f"/cdn/{name}")
-            srv.add(f"/cdn/{name}", (RELEASE / name).read_bytes())
+            srv.add_file("model", REPO, name, (RELEASE / name).read_bytes(),
+                         lfs=name == "checkpoint")
         yield srv
 
 
@@ -129,7 +129,7 @@ def test_pull_then_solve_with_it(server, hrm_home, tmp_path, capsys):
     [row] = json.loads(models("list", "--format", "json").stdout)
     assert row["name"] == REPO and row["aliases"] == ["hrm-sudoku-extreme"]
     info = models("info", REPO).stdout
-    assert f"https://huggingface.co/{REPO}/resolve/main/checkpoint" in info
+    assert f"https://huggingface.co/{REPO}/resolve/{commit_of(REPO)}/checkpoint" in info
 
     again = models("pull", REPO)
     assert again.exit_code == 0 and "already cached" in again.stderr
@@ -156,7 +156,7 @@ def test_pull_offline_uses_only_the_cache(server, monkeypatch, capsys):
 
 def test_pull_errors(server, capsys):
     code, _, err = run_main(["models", "pull", "hrm-maze-30x30-hard", "-q"], capsys)
-    assert code == 1 and "404" in err and err.count("\n") == 1
+    assert code == 1 and "HTTP 404" in err and err.count("\n") == 1
     code, _, err = run_main(["models", "pull", "whatever", "-q"], capsys)
     assert code == 1 and "unknown model" in err and "hrm-sudoku-extreme" in err
     code, _, err = run_main(["models", "pull", "someone/thing", "-q"], capsys)
