@@ -310,6 +310,8 @@ def _receive(session: Any, url: str, part: Path, cap: int, progress: Progress,
     except requests.TooManyRedirects:
         raise DownloadError(f"could not download {url}: more than {MAX_REDIRECTS} redirects "
                             "(a redirect loop); nothing was cached") from None
+    except requests.Timeout:
+        raise _stalled(url, stall) from None
     except requests.RequestException as exc:
         raise _Retry(_describe(exc)) from exc
     with response:
@@ -349,15 +351,24 @@ def _receive(session: Any, url: str, part: Path, cap: int, progress: Progress,
                     if window_bytes >= STALL_MIN_BYTES:
                         window_start, window_bytes = now, 0
                     elif now - window_start > stall:
-                        raise _Retry(f"the transfer stalled ({window_bytes} bytes in the last "
-                                     f"{now - window_start:.0f} s; {STALL_VARIABLE} sets the "
-                                     "deadline)")
+                        # Not retried: a server that drips would drip again, and the
+                        # deadline is for the whole download.
+                        raise DownloadError(
+                            f"could not download {url}: the transfer stalled ({window_bytes} "
+                            f"bytes in {now - window_start:.0f} s; {STALL_VARIABLE} sets the "
+                            "deadline); nothing was cached")
+        except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+            raise _stalled(url, stall) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise _Retry(_describe(exc)) from exc
-        except TimeoutError as exc:
-            raise _Retry(f"no data for {stall:.0f} s") from exc
     if announced is not None and written != announced:
         raise _Retry(f"connection closed after {written:,} of {announced:,} bytes")
+
+
+def _stalled(url: str, stall: float) -> DownloadError:
+    # Not retried: the stall deadline bounds the whole download, not one attempt.
+    return DownloadError(f"could not download {url}: no data for {stall:.0f} s "
+                         f"({STALL_VARIABLE} sets the deadline); nothing was cached")
 
 
 def _check_archive(part: Path, url: str, size: int | None, sha256: str | None) -> None:

@@ -157,6 +157,7 @@ def fetch_command(name: str, force: bool, quiet: bool, via: str) -> None:
             click.echo(message, err=True)
 
     if not force and is_fetched(name):
+        fetch(name, via=via)  # checks the cached files against their record
         note(f"{name} is already cached.")
     else:
         note(f"Fetching {name}...")
