@@ -3,8 +3,7 @@
 `FakeHub` answers the routes huggingface_hub uses to download a file, as the real hub does:
 ``HEAD``/``GET /{datasets/}{repo}/resolve/{revision}/{filename}`` with ``X-Repo-Commit``,
 ``ETag`` and, for LFS files, a redirect to a CDN path with ``X-Linked-Etag`` (the sha256)
-and ``X-Linked-Size``; ``GET /api/{repo_type}s/{repo}/revision/{revision}`` with the
-repository's commit and file list. Ranges are honoured, so huggingface_hub's resume works.
+and ``X-Linked-Size``. Ranges are honoured, so huggingface_hub's resume works.
 
 Any path can instead be given a hostile behaviour (`Hostile`): a web page with status 200,
 an endless body, a body dripped a byte at a time, a body cut short of its Content-Length,
@@ -14,7 +13,6 @@ a redirect loop. Every request is recorded (method, path, headers).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 import time
@@ -104,7 +102,6 @@ class FakeHub:
 
 
 _RESOLVE = re.compile(r"/(?:(datasets|spaces)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)")
-_API = re.compile(r"/api/(models|datasets|spaces)/([^/]+/[^/]+)/revision/([^/]+)")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -129,9 +126,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.hub.requests.append(Request(self.command, path, dict(self.headers.items())))
         if path in self.hub.hostile:
             self._hostile(self.hub.hostile[path], head)
-            return
-        if match := _API.fullmatch(path):
-            self._api(match.group(1)[:-1], match.group(2), head)
             return
         if path.startswith("/cdn/"):
             self._cdn(path[len("/cdn/"):], head)
@@ -178,15 +172,6 @@ class _Handler(BaseHTTPRequestHandler):
                 self._data(found, {"ETag": f'"{sha256}"'}, head)
                 return
         self._send(404, b"", {}, head)
-
-    def _api(self, repo_type: str, repo: str, head: bool) -> None:
-        names = [key[2] for key in self.hub.files if key[:2] == (repo_type, repo)]
-        if not names:
-            self._send(404, b"{}", {"X-Error-Code": "RepoNotFound"}, head)
-            return
-        body = json.dumps({"id": repo, "sha": commit_of(repo),
-                           "siblings": [{"rfilename": name} for name in names]}).encode()
-        self._send(200, body, {"Content-Type": "application/json"}, head)
 
     def _data(self, found: HubFile, headers: dict[str, str], head: bool) -> None:
         data, start, status = found.data, 0, 200

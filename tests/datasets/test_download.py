@@ -220,3 +220,19 @@ def test_staging_names_carry_the_pid_and_only_dead_writers_are_cleaned(tmp_path,
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_staged_dir_replaces_target_only_on_success(tmp_path):
+    from hrm.datasets.files import staged_dir
+
+    target = tmp_path / "d"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), staged_dir(target) as staging:
+        (staging / "new.txt").write_text("new")
+        raise RuntimeError("interrupted")
+    assert leftovers(target) == ["old.txt"]
+    with staged_dir(target) as staging:
+        (staging / "new.txt").write_text("new")
+    assert leftovers(target) == ["new.txt"]
+    assert leftovers(tmp_path) == ["d"]
