@@ -157,12 +157,38 @@ def hub_download(repo: str, filename: str, *, repo_type: str = "dataset",
     """Download one hub file into the hub cache (reused when already there) and check it.
 
     The file is checked against `size`/`sha256` when given, and against the sha256 the hub
-    publishes as the ETag of LFS files. A file that fails a check is deleted from the hub
-    cache, so a retry downloads it again. Raises DownloadError with one line.
+    publishes as the ETag of LFS files. A copy from the hub cache that fails a check was
+    damaged there: it is downloaded once more. A fresh download that fails is deleted, and
+    DownloadError (one line) says so.
     """
     endpoint = hub_endpoint()
     url = hub_url(repo, filename, repo_type, revision, endpoint)
     require_online(f"downloading {url}")
+    for fresh in (force, True):
+        local, commit, etag = _hub_fetch(url, repo, filename, repo_type, endpoint, fresh, quiet)
+        actual_size = local.stat().st_size
+        actual_sha = sha256_file(local)
+        problem = None
+        if size is not None and actual_size != size:
+            problem = f"got {actual_size:,} bytes, expected {size:,}"
+        elif sha256 is not None and actual_sha != sha256.lower():
+            problem = f"checksum mismatch: expected sha256 {sha256}, got {actual_sha}"
+        elif _SHA256_RE.fullmatch(etag) and actual_sha != etag:
+            problem = f"checksum mismatch: the hub says sha256 {etag}, got {actual_sha}"
+        if problem is None:
+            return HubFile(local, hub_url(repo, filename, repo_type, commit), repo, commit,
+                           actual_size, actual_sha)
+        forget_hub_file(local)
+        if fresh:
+            break
+        log.warning("%s: the copy in the hub cache is damaged (%s); downloading it again",
+                    url, problem)
+    raise DownloadError(f"{url}: {problem}; the download was deleted and nothing was cached")
+
+
+def _hub_fetch(url: str, repo: str, filename: str, repo_type: str, endpoint: str | None,
+               force: bool, quiet: bool) -> tuple[Path, str, str]:
+    """huggingface_hub's download at the commit `url` resolves to: (path, commit, etag)."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     from huggingface_hub import errors as hub_errors
     from huggingface_hub import get_hf_file_metadata, hf_hub_download
@@ -194,21 +220,7 @@ def hub_download(repo: str, filename: str, *, repo_type: str = "dataset",
             raise
         raise DownloadError(f"could not download {url}: {_first_line(exc)}; check the "
                             "connection and run the command again") from None
-    actual_size = local.stat().st_size
-    actual_sha = sha256_file(local)
-    etag = (meta.etag or "").lower()
-    problem = None
-    if size is not None and actual_size != size:
-        problem = f"got {actual_size:,} bytes, expected {size:,}"
-    elif sha256 is not None and actual_sha != sha256.lower():
-        problem = f"checksum mismatch: expected sha256 {sha256}, got {actual_sha}"
-    elif _SHA256_RE.fullmatch(etag) and actual_sha != etag:
-        problem = f"checksum mismatch: the hub says sha256 {etag}, got {actual_sha}"
-    if problem:
-        forget_hub_file(local)
-        raise DownloadError(f"{url}: {problem}; the download was deleted and nothing was cached")
-    return HubFile(local, hub_url(repo, filename, repo_type, meta.commit_hash), repo,
-                   meta.commit_hash, actual_size, actual_sha)
+    return local, meta.commit_hash, (meta.etag or "").lower()
 
 
 def forget_hub_repo(repo: str, repo_type: str) -> None:

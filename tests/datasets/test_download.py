@@ -236,3 +236,12 @@ def test_staged_dir_replaces_target_only_on_success(tmp_path):
         (staging / "new.txt").write_text("new")
     assert leftovers(target) == ["new.txt"]
     assert leftovers(tmp_path) == ["d"]
+
+
+def test_a_damaged_copy_in_the_hub_cache_is_downloaded_again(hub):
+    hub.add_file("dataset", REPO, "train.csv", DATA)
+    first = hub_download(REPO, "train.csv", quiet=True)
+    first.path.resolve().write_bytes(DATA[::-1])  # bit rot in the hub cache, same size
+    again = hub_download(REPO, "train.csv", quiet=True)
+    assert again.path.read_bytes() == DATA and again.sha256 == SHA
+    assert len(hub.hits("/cdn/")) == 2
