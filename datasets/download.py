@@ -281,7 +281,8 @@ def fetch_archive(url: str, dest: Path, *, size: int | None = None, sha256: str 
 
     cap = int(size * SIZE_MARGIN) + 1024 if size is not None else (max_bytes or MAX_ARCHIVE_BYTES)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(f".{dest.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+    # Named after `dest`, so a part left by a killed process is cleaned up with its staging.
+    part = dest.with_name(f"{dest.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
     session = requests.Session()
     session.max_redirects = MAX_REDIRECTS
     attempts = max(1, retries)
