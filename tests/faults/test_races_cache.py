@@ -121,3 +121,23 @@ def test_a_live_writers_staging_folder_survives_another_import(bundle, hrm_home,
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_two_pulls_of_one_checkpoint_download_once_and_agree(hrm_home, env):
+    from conftest import OFFICIAL
+
+    repo = "sapientinc/HRM-checkpoint-sudoku-extreme"
+    with FakeHub() as hub:
+        for name in ("checkpoint", "all_config.yaml"):
+            hub.add_file("model", repo, name, (OFFICIAL / "model" / name).read_bytes(),
+                         lfs=name == "checkpoint", delay_s=1.0 if name == "checkpoint" else 0)
+        env = {**env, "HRM_HF_ENDPOINT": hub.base_url}
+        procs = [hrm("models", "pull", "hrm-sudoku-extreme", env=env) for _ in range(2)]
+        results = [(p.wait(timeout=90), p.stdout.read(), p.stderr.read()) for p in procs]
+        cdn_gets = len(hub.hits("/cdn/"))
+    folder = hrm_home / "models" / "sapientinc" / "HRM-checkpoint-sudoku-extreme"
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert [out for _, out, _ in results] == [f"{folder}\n"] * 2
+    assert cdn_gets == 1
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".complete.json", "config.json", "model.safetensors"]
