@@ -233,8 +233,7 @@ def pull(name: str, task: str | None, force: bool, quiet: bool) -> None:
     from hrm.train.registry import pull as pull_model
 
     target = cache.model_cache_dir(canonical_name(name))
-    if cache.is_complete(target) and not force:
-        _note(f"{canonical_name(name)} is already cached.", quiet)
+    was_cached = cache.is_complete(target) and not force
     try:
         entry = pull_model(name, task=task, force=force, quiet=quiet,
                            note=lambda message: _note(message, quiet))
@@ -242,6 +241,8 @@ def pull(name: str, task: str | None, force: bool, quiet: bool) -> None:
         click.echo(f"Files already downloaded are kept: run `hrm models pull {name}` again "
                    "to continue.", err=True)
         raise
+    if was_cached:
+        _note(f"{entry.name} is already cached.", quiet)
     _note(f"{entry.name} is ready ({entry.task}); solve with "
           f"`hrm solve {entry.task} FILE --model {entry.name}`.", quiet)
     click.echo(str(entry.path))

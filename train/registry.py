@@ -476,12 +476,12 @@ def pull(name: str, *, task: str | None = None, force: bool = False, quiet: bool
                               f"solves with --task ({', '.join(TASK_NAMES)})")
     get_task(task)
     if cache.is_complete(target) and not force:
-        return _cached_entry(repo, target)
+        return _intact(_cached_entry(repo, target), name)
 
     require_online(f"pulling {repo}")
     with cache.entry_lock(target, note):
         if cache.is_complete(target) and not force:  # another process pulled it meanwhile
-            return _cached_entry(repo, target)
+            return _intact(_cached_entry(repo, target), name)
         downloaded = []
         revision = "main"
         for filename in RELEASE_FILES:
@@ -509,6 +509,13 @@ def pull(name: str, *, task: str | None = None, force: bool = False, quiet: bool
             # Converted, or whole but unconvertible (keeping it would only make the next
             # attempt fail the same way): either way the raw download has served.
             forget_hub_repo(repo, "model")
+    return entry
+
+
+def _intact(entry: ModelEntry, asked: str) -> ModelEntry:
+    if entry.broken:
+        raise ModelStoreError(f"the cached {entry.name} is damaged: {entry.broken}; "
+                              f"`hrm models pull {asked} --force` downloads it again")
     return entry
 
 

@@ -234,3 +234,15 @@ def test_a_changed_weights_file_is_refused_when_loaded(bundle, hrm_home, capsys)
     code, out, err = run_main(["solve", "sudoku", str(puzzles), "--model", "tiny-sudoku"], capsys)
     assert code == 1 and out == "" and err.count("\n") == 1
     assert "sha256" in err and "hrm models rm tiny-sudoku --yes" in err
+
+
+def test_pull_of_a_damaged_cached_checkpoint_names_force(server, hrm_home, capsys):
+    assert models("pull", "hrm-sudoku-extreme", "-q").exit_code == 0
+    folder = hrm_home / "models" / "sapientinc" / "HRM-checkpoint-sudoku-extreme"
+    (folder / "model.safetensors").write_bytes(b"\0" * 16)
+    code, out, err = run_main(["models", "pull", "hrm-sudoku-extreme"], capsys)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "damaged" in err and "hrm models pull hrm-sudoku-extreme --force" in err
+    code, out, _ = run_main(["models", "pull", "hrm-sudoku-extreme", "--force", "-q"], capsys)
+    assert code == 0 and out == f"{folder}\n"
+    assert models("info", "hrm-sudoku-extreme").stdout.count("broken") == 0
