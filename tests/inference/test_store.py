@@ -13,9 +13,9 @@ from hub_server import FakeHub
 
 from hrm.datasets.errors import DownloadError, HRMDataError, OfflineError
 from hrm.datasets.tasks import IncompatibleModelError, task_metadata
-from hrm.model import HRM, CheckpointError, HRMConfig, import_official, save_bundle
 from hrm.inference import store
 from hrm.inference.store import ModelNotFoundError, ModelStoreError
+from hrm.model import HRM, CheckpointError, HRMConfig, import_official, save_bundle
 
 RELEASE = OFFICIAL / "model"
 SUDOKU_REPO = "sapientinc/HRM-checkpoint-sudoku-extreme"
