@@ -370,6 +370,7 @@ def _progress_bar(quiet: bool) -> Progress:
         console=console,
         transient=True,
         disable=quiet or not console.is_terminal,
+        redirect_stdout=False,  # stdout carries data, never the bar's console
     )
 
 
