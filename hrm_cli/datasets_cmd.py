@@ -287,6 +287,9 @@ def build(sources, test_csv, out, subsample, aug, seed, min_rating, canvas, forc
         suffix = (f"-sub{subsample}" if subsample else "") + (f"-aug{aug}" if aug else "")
         out = Path("data") / f"{plan['name']}{suffix}"
     out = Path(out)
+    from hrm.datasets.format import check_output_folder
+
+    check_output_folder(out, force)  # refuse before the work, not after it
 
     with progress_bar(quiet) as progress:
         bar = progress.add_task(f"building {out.name}", total=None)
