@@ -39,7 +39,7 @@ def staged_file(target: Path, **open_options: str) -> Iterator[TextIO]:
     is removed and `target` is left as it was. `open_options`: newline, encoding.
     """
     target = Path(target)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:100]}.",
                                      suffix=".part")
     try:
         os.fchmod(fd, usual_file_mode())
@@ -76,7 +76,7 @@ def target_lock(target: Path) -> Iterator[None]:
     file sees that and retries on a new one (filelock 4.3 does), so no user folder keeps
     lock files around.
     """
-    path = target.with_name(f".{target.name}.lock")
+    path = target.with_name(f".{target.name[:100]}.lock")
     with FileLock(path):
         try:
             yield
@@ -84,10 +84,19 @@ def target_lock(target: Path) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
+def _stage_prefix(target: Path, kind: str) -> str:
+    # Shortened, so that a target whose name is near the file system's limit still fits.
+    return f".{target.name[:100]}.{kind}-"
+
+
+def _host() -> str:
+    return (socket.gethostname().replace("-", "_") or "localhost")[:40]
+
+
 def _stage_name(target: Path, kind: str) -> Path:
     """`.NAME.KIND-HOST-PID-RANDOM`: whoever finds it later can tell whether its writer lives."""
-    host = socket.gethostname().replace("-", "_") or "localhost"
-    return target.with_name(f".{target.name}.{kind}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    return target.with_name(f"{_stage_prefix(target, kind)}{_host()}-{os.getpid()}-"
+                            f"{uuid.uuid4().hex[:8]}")
 
 
 def _is_stale(folder: Path) -> bool:
@@ -97,7 +106,7 @@ def _is_stale(folder: Path) -> bool:
         host, pid = parts[1], int(parts[2])
     except (IndexError, ValueError):
         host, pid = "", 0  # an older layout without a pid: only its age tells
-    if host == socket.gethostname().replace("-", "_") and pid > 0:
+    if host == _host() and pid > 0:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -115,7 +124,10 @@ def _is_stale(folder: Path) -> bool:
 def remove_stale_stages(target: Path) -> None:
     """Remove the staging and `.old` folders of `target` left by writers that died."""
     for kind in ("staging", "old"):
-        for folder in target.parent.glob(f".{target.name}.{kind}-*"):
+        prefix = _stage_prefix(target, kind)
+        for folder in target.parent.iterdir():
+            if not folder.name.startswith(prefix):
+                continue
             if folder.is_dir() and _is_stale(folder):
                 shutil.rmtree(folder, ignore_errors=True)
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from terminal import EXAMPLES, HRM, hrm_env
 
-from hrm.datasets.files import TargetExistsError, staged_dir
+from hrm.datasets.files import TargetExistsError, _host, staged_dir
 
 CSV = EXAMPLES / "sudoku.csv"
 
@@ -81,10 +80,6 @@ def test_dot_and_dotdot_are_one_line_errors_and_leave_nothing(tmp_path, out):
     message = one_line_error(build(out, "--force", cwd=work))
     assert "not '.' or '..'" in message
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["keep.txt", "sub", "work"]
-
-
-def _host() -> str:
-    return socket.gethostname().replace("-", "_")
 
 
 def test_only_stale_staging_folders_are_removed(tmp_path):
