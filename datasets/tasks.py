@@ -29,6 +29,7 @@ import numpy as np
 from hrm.datasets import arc, maze, sudoku
 from hrm.datasets.dihedral import dihedral_transform, inverse_dihedral_transform
 from hrm.datasets.errors import HRMDataError, PuzzleParseError
+from hrm.datasets.textio import looks_binary
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -96,16 +97,13 @@ def bundle_task_name(task: dict[str, Any], vocab_size: int, seq_len: int) -> str
 def decode_lines(byte_lines: Iterable[bytes]) -> Iterator[str]:
     """Decode lines of bytes as UTF-8 one at a time (so a pipe streams).
 
-    A leading BOM is dropped. Bytes that are not UTF-8 become NUL characters, which every
-    task reader reports as binary data (at the first line) or as a bad cell (later), with
-    the line number: a stray byte costs one puzzle, not the whole input.
+    A leading BOM is dropped. A byte that is not UTF-8 is kept as a lone surrogate
+    (surrogateescape), which no reader takes as a cell: it costs only the puzzle it is in,
+    and the error names the byte itself (`textio.describe_char`).
     """
     first = True
     for raw in byte_lines:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("utf-8", errors="replace").replace("\ufffd", "\x00")
+        text = raw.decode("utf-8", errors="surrogateescape")
         if first:
             text = text.removeprefix("\ufeff")
             first = False
@@ -400,7 +398,7 @@ def _read_arc(lines: Iterable[str], source: str) -> Iterator[Puzzle | PuzzlePars
     for number, text in numbered:
         if not text.strip():
             continue
-        if "\x00" in text:
+        if looks_binary(text):
             yield PuzzleParseError("binary data, not ARC task JSON", source, number)
             return
         try:

@@ -9,6 +9,7 @@ import click
 
 from hrm_cli.completion import dataset_names
 from hrm_cli.console import human_size, progress_bar, stderr_console
+from hrm_cli.input_paths import InputPath, check_input_path
 from hrm_cli.lazy import LazyGroup
 
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -219,7 +220,7 @@ Examples:
 @click.option(
     "--test",
     "test_csv",
-    type=click.Path(exists=True, dir_okay=False),
+    type=InputPath(dir_okay=False),
     help="CSV of test puzzles, when SOURCE is a single training CSV.",
 )
 @click.option(
@@ -368,10 +369,14 @@ def _resolve_build_sources(sources: tuple[str, ...], test_csv: str | None) -> di
             arc_subsets += subsets
         else:
             known = ", ".join(registry.SOURCES)
-            raise click.BadParameter(
-                f"{item!r} is not a file, a folder or a known dataset ({known})",
-                param_hint="SOURCES",
-            )
+            try:
+                check_input_path(item)
+            except FileNotFoundError:
+                # A missing input is exit 1 in every command; name the datasets in case it
+                # was meant as one.
+                raise click.ClickException(
+                    f"{item}: no such file or folder, nor a known dataset ({known})") from None
+            raise click.ClickException(f"{item}: neither a file nor a folder")
     if len(tasks) != 1:
         raise click.UsageError(f"the sources mix tasks ({', '.join(sorted(tasks))})")
     task = tasks.pop()
@@ -390,7 +395,7 @@ def _resolve_build_sources(sources: tuple[str, ...], test_csv: str | None) -> di
 
 
 @datasets.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.argument("folder", type=InputPath(file_okay=False))
 @click.option(
     "--format",
     "fmt",

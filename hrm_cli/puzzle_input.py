@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import errno
-import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
+
+from hrm_cli.input_paths import check_input_path
 
 if TYPE_CHECKING:
     from hrm.datasets.tasks import Task
@@ -42,15 +41,8 @@ def check_sources(sources: list[str]) -> None:
     if sources.count(STDIN) > 1:
         raise click.UsageError("stdin ('-') can be read only once")
     for name in sources:
-        if name == STDIN:
-            continue
-        path = Path(name)
-        if not path.exists():
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
-        if path.is_dir():
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
-        if not os.access(path, os.R_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+        if name != STDIN:
+            check_input_path(name, dir_okay=False)
 
 
 def read_items(adapter: Task, sources: list[str]) -> Iterator[Any]:

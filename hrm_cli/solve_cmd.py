@@ -34,7 +34,8 @@ Examples:
 \b
 Output (stdout):
   pretty  grids on a terminal: givens bold, filled cells coloured, bad cells red
-  lines   one line per puzzle, the answer in one-line form (default when piped)
+  lines   one line per input item, the answer in one-line form (default when
+          piped); an item that could not be read gets an empty line
   jsonl   per puzzle: index, source (file:line), input, answer (in the input's
           layout), solved, status, segments, attempts, q_halt, seconds; a bad item
           gives {index, source, error} instead
@@ -185,10 +186,13 @@ class _Writer:
 
 class _LinesWriter(_Writer):
     def write(self, record: SolveResult | InputError) -> None:
-        if _is_error(record):
-            return  # reported on stderr; stdout carries answers only
-        answer = record.answer
-        # An ARC prediction may hold no readable grid: an empty line keeps one per puzzle.
+        # One line per input item, so answers stay aligned with their input (`paste`): an
+        # item that could not be read (reported on stderr) or an ARC prediction without a
+        # readable grid gets an empty line. An error of a whole source (an empty input) is
+        # no item and gets none.
+        if _is_error(record) and record.error.line is None:
+            return
+        answer = None if _is_error(record) else record.answer
         self.emit(("" if answer is None else self.adapter.one_line(answer)) + "\n")
 
 
