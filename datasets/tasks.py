@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrm.datasets import arc, maze, sudoku
+from hrm.datasets import arc, maze, sudoku, sudoku_solver
 from hrm.datasets.dihedral import dihedral_transform, inverse_dihedral_transform
 from hrm.datasets.errors import HRMDataError, PuzzleParseError
 from hrm.datasets.textio import looks_binary
@@ -162,6 +162,12 @@ class Task(ABC):
         task has no more distinct ones. Used to retry puzzles whose answer failed `verify`."""
         return None
 
+    def unsolvable(self, puzzle: Puzzle) -> str | None:
+        """Why no answer to `puzzle` can pass `verify`, found by the rules alone (a classical
+        search, cheap next to a model), or None when an answer may exist or it cannot be told.
+        Such a puzzle is reported at once instead of being run through the model."""
+        return None
+
     def format_input(self, puzzle: Puzzle) -> str:
         return self.format(puzzle.grid, puzzle.layout)
 
@@ -219,6 +225,14 @@ class SudokuTask(Task):
     def verify(self, puzzle: Puzzle, answer: np.ndarray | None) -> bool:
         # By the rules, not by comparison with a known solution: a puzzle may have several.
         return answer is not None and sudoku.verify(puzzle.grid, answer)
+
+    def unsolvable(self, puzzle: Puzzle) -> str | None:
+        # Repeated givens are already a read error. A full search of a 16x16 board can take
+        # minutes in Python; up to 9x9 it takes milliseconds, and the model would spend
+        # seconds on a puzzle without a solution.
+        if puzzle.grid.shape[0] <= 9 and not sudoku_solver.solve(puzzle.grid).solutions:
+            return "the givens contradict each other (no solution)"
+        return None
 
     def variant(self, puzzle: Puzzle, attempt: int
                 ) -> tuple[Puzzle, Callable[[np.ndarray], np.ndarray]]:
@@ -290,6 +304,11 @@ class MazeTask(Task):
 
     def verify(self, puzzle: Puzzle, answer: np.ndarray | None) -> bool:
         return answer is not None and maze.verify(puzzle.grid, answer)
+
+    def unsolvable(self, puzzle: Puzzle) -> str | None:
+        if maze.shortest_path_length(puzzle.grid) is None:
+            return "walls separate S from G (no path)"
+        return None
 
     def variant(self, puzzle: Puzzle, attempt: int
                 ) -> tuple[Puzzle, Callable[[np.ndarray], np.ndarray]] | None:
