@@ -32,11 +32,15 @@ def usual_file_mode() -> int:
 
 
 @contextlib.contextmanager
-def staged_file(target: Path, **open_options: str) -> Iterator[TextIO]:
+def staged_file(target: Path, *, overwrite: bool = True,
+                **open_options: str) -> Iterator[TextIO]:
     """Yield a text handle on a temporary sibling that replaces `target` on success.
 
     The bytes are on disk (fsync) before the rename; on an error (or Ctrl-C) the temporary
-    is removed and `target` is left as it was. `open_options`: newline, encoding.
+    is removed and `target` is left as it was. Without `overwrite`, a `target` that exists
+    when the file is complete (even one created meanwhile) is kept and TargetExistsError
+    raised: the file is linked into place, which fails rather than replaces.
+    `open_options`: newline, encoding.
     """
     target = Path(target)
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:100]}.",
@@ -47,7 +51,15 @@ def staged_file(target: Path, **open_options: str) -> Iterator[TextIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        if overwrite:
+            os.replace(temporary, target)
+        else:
+            try:
+                os.link(temporary, target)
+            except FileExistsError:
+                raise TargetExistsError(f"{target}: already exists (use --force to "
+                                        "replace it)") from None
+            Path(temporary).unlink()
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

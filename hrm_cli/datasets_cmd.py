@@ -9,8 +9,8 @@ import click
 
 from hrm_cli.completion import dataset_names
 from hrm_cli.console import human_size, progress_bar, stderr_console
-from hrm_cli.input_paths import InputPath, check_input_path
 from hrm_cli.lazy import LazyGroup
+from hrm_cli.paths import InputPath, check_input_path, check_output_name
 
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("hrm_cli.datasets_sources_cmd", "list_command", "List the known remote datasets."),
@@ -60,6 +60,7 @@ Examples:
     type=click.Path(dir_okay=False, allow_dash=True),
     default="-",
     show_default=True,
+    callback=check_output_name,
     help="CSV file to write ('-' for stdout).",
 )
 @click.option(
@@ -191,7 +192,8 @@ def _write_csv(rows, out: str, count: int, force: bool, quiet: bool, label: str)
     if target.exists() and not force:
         raise click.UsageError(f"{target} exists; use --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with staged_file(target, newline="") as handle, progress_bar(quiet) as progress:
+    with staged_file(target, overwrite=force, newline="") as handle, \
+            progress_bar(quiet) as progress:
         task_id = progress.add_task(label, total=count)
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(("source", "question", "answer", "rating"))
@@ -228,6 +230,7 @@ Examples:
     "-o",
     type=click.Path(file_okay=False),
     default=None,
+    callback=check_output_name,
     help="Output folder [default: data/<source>[-sub<N>][-aug<N>]].",
 )
 @click.option(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from hrm_cli.input_paths import check_input_path
+from hrm_cli.paths import check_input_path
 
 if TYPE_CHECKING:
     from hrm.datasets.tasks import Task

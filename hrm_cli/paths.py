@@ -1,5 +1,10 @@
-"""Input paths checked the same way in every command: a missing, unreadable or wrong-kind
-input is an error of the input (exit 1, `Error: PATH: reason`), never a usage error."""
+"""Paths from the command line, checked the same way in every command.
+
+Inputs: a missing, unreadable or wrong-kind input is an error of the input (exit 1,
+`Error: PATH: reason`), never a usage error. Outputs: a name that starts with `-` is
+refused (exit 2), since it is almost always a mistyped option and such a file is awkward
+to remove; `./-name` says it is meant.
+"""
 
 from __future__ import annotations
 
@@ -40,3 +45,12 @@ class InputPath(click.ParamType):
         from click.shell_completion import CompletionItem
 
         return [CompletionItem(incomplete, type="dir" if not self.file_okay else "file")]
+
+
+def check_output_name(ctx: click.Context, param: click.Parameter, value: str | None
+                      ) -> str | None:
+    """A click callback for output options: refuse `-name` (but not `-`, stdout)."""
+    if value is not None and value != "-" and value.startswith("-"):
+        raise click.BadParameter(f"{value!r} starts with '-', like an option; write "
+                                 f"./{value} if that is the name you want", ctx, param)
+    return value
