@@ -7,6 +7,7 @@ stderr on the slave side of `os.openpty()`; what it draws there is read from the
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -71,6 +72,7 @@ class TerminalRun:
             start_new_session=new_group, pass_fds=pass_fds)
         os.close(slave)
         self._master = master
+        self.new_group = new_group
         self._terminal = bytearray()
         self._stdout = bytearray()
         self._readers = [threading.Thread(target=self._drain_terminal, daemon=True)]
@@ -106,6 +108,9 @@ class TerminalRun:
         try:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
+            if self.new_group:  # its workers too
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
             self.process.kill()
             self.process.wait()
             raise
