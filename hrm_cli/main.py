@@ -14,12 +14,12 @@ from hrm_cli.lazy import LazyGroup, OutputClosed
 
 EXIT_CODES_HELP = """\b
 Exit codes:
-  0    success
+  0    success (also when the reader of stdout goes away: `hrm ... | head`)
   1    error (missing or bad input file, failed download, missing model, full
        disk, unusable path, closed stdout, ...)
-  2    usage error (unknown option, bad argument)
-  3    finished, but some puzzles were not solved (the answer broke the rules),
-       or training stopped at --time-limit (resume it)
+  2    usage error (unknown option, bad argument, output file exists without --force)
+  3    finished, but some puzzles were not solved (the answer broke the rules, or
+       the puzzle has no solution), or training stopped at --time-limit (resume it)
   130  interrupted (Ctrl-C); training writes a checkpoint first
 """
 
