@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from hrm.datasets.errors import DatasetFormatError
-from hrm.datasets.files import staged_dir
+from hrm.datasets.files import check_target_name, staged_dir
 
 ARRAY_NAMES = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 INDEX_DTYPE = np.int32
@@ -179,17 +179,67 @@ def write_dataset(
     to their text (notes the original format has no field for, such as CANVAS_FILE).
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DatasetFormatError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise DatasetFormatError(f"{out}: already exists and is not empty (use --force to replace)")
-    with staged_dir(out) as staging:
+    check_output_folder(out, overwrite)  # checked again under a lock before the rename
+    with staged_dir(out, overwrite=overwrite, check_replace=check_replaceable) as staging:
         for split_name, (metadata, sets) in splits.items():
             write_split(staging / split_name, metadata, sets)
         (staging / "identifiers.json").write_text(json.dumps(list(identifiers)))
         for relative, text in (extra_files or {}).items():
             (staging / relative).write_text(text)
     return out
+
+
+def check_output_folder(out: Path, overwrite: bool) -> None:
+    """Raise DatasetFormatError unless a dataset may be written to `out`: it is new or an
+    empty folder, or `overwrite` is set and it holds a built dataset. Call it before long work
+    too, so that a refusal comes before the build, not after."""
+    out = Path(out)
+    check_target_name(out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise DatasetFormatError(f"{out}: exists and is not a folder (a file or a link)")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise DatasetFormatError(f"{out}: already exists and is not empty (use --force "
+                                     "to replace)")
+        check_replaceable(out)
+
+
+def check_replaceable(folder: Path) -> None:
+    """Raise DatasetFormatError unless `folder` holds only what a dataset build writes.
+
+    `--force` replaces a dataset, never a folder of other things that happens to be named
+    as the output: one foreign file or folder is enough to refuse, and nothing is touched.
+    """
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        raise DatasetFormatError(f"{folder}: exists and is not a folder; not replacing it")
+    splits = 0
+    for entry in sorted(folder.iterdir()):
+        if entry.name == "identifiers.json" and entry.is_file() and not entry.is_symlink():
+            continue
+        foreign = _foreign_in_split(entry)
+        if foreign is not None:
+            raise DatasetFormatError(
+                f"{folder}: not a built dataset ({foreign.relative_to(folder)} is not part of "
+                "one), so --force will not replace it; choose another --out or empty it")
+        splits += 1
+    if splits == 0:
+        raise DatasetFormatError(f"{folder}: not a built dataset (no split folder with "
+                                 "dataset.json), so --force will not replace it")
+
+
+def _foreign_in_split(entry: Path) -> Path | None:
+    """The first thing in `entry` that no split folder holds (the entry itself if it is not
+    a split folder); None if `entry` is a split folder as build writes it."""
+    if entry.is_symlink() or not entry.is_dir() or not (entry / "dataset.json").is_file():
+        return entry
+    for item in sorted(entry.iterdir()):
+        name = item.name
+        array = name.endswith(".npy") and name.removesuffix(".npy").partition("__")[2]
+        if item.is_symlink() or not item.is_file() or not (
+                name in ("dataset.json", CANVAS_FILE) or array in ARRAY_NAMES):
+            return item
+    return None
 
 
 def load_split(folder: Path, split: str, mmap: bool = True) -> Split:

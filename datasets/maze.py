@@ -16,7 +16,13 @@ import numpy as np
 
 from hrm.datasets.dihedral import dihedral_transform, inverse_dihedral_transform
 from hrm.datasets.errors import PuzzleParseError
-from hrm.datasets.textio import iter_csv_records, parse_all, prepend
+from hrm.datasets.textio import (
+    describe_char,
+    iter_csv_records,
+    looks_binary,
+    parse_all,
+    prepend,
+)
 
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)  # cell codes = index in CHARSET
@@ -58,11 +64,11 @@ def _to_codes(
         for c, ch in enumerate(row):
             code = _CHAR_TO_CODE.get(ch)
             if code is None or (code == PATH and not allow_path):
-                shown = repr(ch) if ch.isprintable() else f"\\x{ord(ch):02x}"
+                shown = describe_char(ch)
                 allowed = "'#', ' ', 'S', 'G'" + (", 'o'" if allow_path else "")
                 where = f"position {r * len(row) + c + 1}" if one_line else f"column {c + 1}"
                 raise PuzzleParseError(
-                    f"character {shown} at {where} is not a maze cell (allowed: {allowed})",
+                    f"{shown} at {where} is not a maze cell (allowed: {allowed})",
                     source,
                     line if one_line else line + r,
                 )
@@ -218,7 +224,7 @@ def iter_puzzles(
     for number, text in numbered:
         if not text:
             continue
-        if "\x00" in text:
+        if looks_binary(text):
             yield PuzzleParseError("binary data, not a text maze file", source, number)
             return
         rest = prepend((number, text), numbered)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from hrm.datasets import maze
+from hrm.datasets.workers import ordered_map
 
 HARD_MIN_PATH = 110  # Maze-Hard: shortest path longer than 110
 
@@ -103,6 +103,5 @@ def generate(
             yield generate_one(index, seed, settings)
         return
     jobs = [(s, min(s + 16, count), seed, settings) for s in range(0, count, 16)]
-    with ProcessPoolExecutor(workers) as pool:
-        for batch in pool.map(_generate_chunk, jobs):
-            yield from batch
+    for batch in ordered_map(_generate_chunk, jobs, workers):
+        yield from batch

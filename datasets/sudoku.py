@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hrm.datasets.errors import PuzzleParseError
-from hrm.datasets.textio import iter_csv_records, parse_all, prepend
+from hrm.datasets.textio import (
+    describe_char,
+    iter_csv_records,
+    looks_binary,
+    parse_all,
+    prepend,
+)
 
 SIZES = (4, 9, 16)
 BLANK_CHARS = ".0_"
@@ -59,10 +65,10 @@ def _cells_to_grid(cells: str, n: int, source: str, line: int | None, what: str)
     for ch in cells:
         value = _cell_value(ch, n)
         if value is None:
-            shown = repr(ch) if ch.isprintable() else f"\\x{ord(ch):02x}"
+            shown = describe_char(ch)
             allowed = f"1-{DIGIT_CHARS[n - 1]}" if n <= 9 else f"1-9, A-{DIGIT_CHARS[n - 1]}"
             raise PuzzleParseError(
-                f"{what}: character {shown} is not a {n}x{n} sudoku cell "
+                f"{what}: {shown} is not a {n}x{n} sudoku cell "
                 f"(digits {allowed}; '.' or '0' for a blank)",
                 source,
                 line,
@@ -299,7 +305,7 @@ def iter_puzzles(
         if not text.strip():
             continue
         text = text.rstrip("\r\n")
-        if "\x00" in text:
+        if looks_binary(text):
             yield PuzzleParseError("binary data, not a text puzzle file", source, number)
             return
         first = text.lstrip()

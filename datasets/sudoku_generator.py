@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from hrm.datasets.sudoku_solver import has_unique_solution, random_solution, rating
+from hrm.datasets.workers import ordered_map
 
 CLIMB_STEPS_PER_RESTART = 3000
 
@@ -119,6 +119,5 @@ def generate(
         return
     chunk = 8
     jobs = [(s, min(s + chunk, count), seed, settings) for s in range(0, count, chunk)]
-    with ProcessPoolExecutor(workers) as pool:
-        for batch in pool.map(_generate_chunk, jobs):
-            yield from batch
+    for batch in ordered_map(_generate_chunk, jobs, workers):
+        yield from batch

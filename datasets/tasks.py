@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hrm.datasets import arc, maze, sudoku
+from hrm.datasets import arc, maze, sudoku, sudoku_solver
 from hrm.datasets.dihedral import dihedral_transform, inverse_dihedral_transform
 from hrm.datasets.errors import HRMDataError, PuzzleParseError
+from hrm.datasets.textio import looks_binary
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -96,16 +97,13 @@ def bundle_task_name(task: dict[str, Any], vocab_size: int, seq_len: int) -> str
 def decode_lines(byte_lines: Iterable[bytes]) -> Iterator[str]:
     """Decode lines of bytes as UTF-8 one at a time (so a pipe streams).
 
-    A leading BOM is dropped. Bytes that are not UTF-8 become NUL characters, which every
-    task reader reports as binary data (at the first line) or as a bad cell (later), with
-    the line number: a stray byte costs one puzzle, not the whole input.
+    A leading BOM is dropped. A byte that is not UTF-8 is kept as a lone surrogate
+    (surrogateescape), which no reader takes as a cell: it costs only the puzzle it is in,
+    and the error names the byte itself (`textio.describe_char`).
     """
     first = True
     for raw in byte_lines:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("utf-8", errors="replace").replace("\ufffd", "\x00")
+        text = raw.decode("utf-8", errors="surrogateescape")
         if first:
             text = text.removeprefix("\ufeff")
             first = False
@@ -170,6 +168,12 @@ class Task(ABC):
         task has no more distinct ones. Used to retry puzzles whose answer failed `verify`."""
         return None
 
+    def unsolvable(self, puzzle: Puzzle) -> str | None:
+        """Why no answer to `puzzle` can pass `verify`, found by the rules alone (a classical
+        search, cheap next to a model), or None when an answer may exist or it cannot be told.
+        Such a puzzle is reported at once instead of being run through the model."""
+        return None
+
     def format_input(self, puzzle: Puzzle) -> str:
         return self.format(puzzle.grid, puzzle.layout)
 
@@ -227,6 +231,14 @@ class SudokuTask(Task):
     def verify(self, puzzle: Puzzle, answer: np.ndarray | None) -> bool:
         # By the rules, not by comparison with a known solution: a puzzle may have several.
         return answer is not None and sudoku.verify(puzzle.grid, answer)
+
+    def unsolvable(self, puzzle: Puzzle) -> str | None:
+        # Repeated givens are already a read error. A full search of a 16x16 board can take
+        # minutes in Python; up to 9x9 it takes milliseconds, and the model would spend
+        # seconds on a puzzle without a solution.
+        if puzzle.grid.shape[0] <= 9 and not sudoku_solver.solve(puzzle.grid).solutions:
+            return "the givens contradict each other (no solution)"
+        return None
 
     def variant(self, puzzle: Puzzle, attempt: int
                 ) -> tuple[Puzzle, Callable[[np.ndarray], np.ndarray]]:
@@ -306,6 +318,11 @@ class MazeTask(Task):
 
     def verify(self, puzzle: Puzzle, answer: np.ndarray | None) -> bool:
         return answer is not None and maze.verify(puzzle.grid, answer)
+
+    def unsolvable(self, puzzle: Puzzle) -> str | None:
+        if maze.shortest_path_length(puzzle.grid) is None:
+            return "walls separate S from G (no path)"
+        return None
 
     def variant(self, puzzle: Puzzle, attempt: int
                 ) -> tuple[Puzzle, Callable[[np.ndarray], np.ndarray]] | None:
@@ -414,7 +431,7 @@ def _read_arc(lines: Iterable[str], source: str) -> Iterator[Puzzle | PuzzlePars
     for number, text in numbered:
         if not text.strip():
             continue
-        if "\x00" in text:
+        if looks_binary(text):
             yield PuzzleParseError("binary data, not ARC task JSON", source, number)
             return
         try:

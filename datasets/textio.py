@@ -25,6 +25,28 @@ def decode_text(data: bytes, source: str) -> str:
         ) from None
 
 
+_CONTROL = {chr(c) for c in range(32)} - set("\t\n\r\f\v")
+
+
+def looks_binary(first_line: str) -> bool:
+    """True if the first line of an input says "binary file": a NUL or another control
+    character, or a byte that is not UTF-8 right at its start (the magic numbers of PNG,
+    gzip and friends). A stray non-UTF-8 byte later in a line is a bad cell, not this."""
+    stripped = first_line.lstrip()
+    return (any(ch in _CONTROL for ch in first_line)
+            or (bool(stripped) and 0xDC80 <= ord(stripped[0]) <= 0xDCFF))
+
+
+def describe_char(ch: str) -> str:
+    """A character of user text as a message names it: "character 'Q'", "character \\x07", or,
+    for a byte that was not UTF-8 (decoded with surrogateescape, as `decode_lines` does),
+    "byte 0xff (not UTF-8)": the byte in the file, not a stand-in."""
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"byte 0x{code - 0xDC00:02x} (not UTF-8)"
+    return "character " + (repr(ch) if ch.isprintable() else f"\\x{code:02x}")
+
+
 def iter_csv_records(
     lines: Iterable[tuple[int, str]],
     source: str,

@@ -56,5 +56,8 @@ def progress_bar(quiet: bool = False) -> Iterator[Progress]:
         console=console,
         transient=True,
         disable=quiet or not console.is_terminal,
+        # rich would otherwise swap sys.stdout for its stderr console while the bar is live,
+        # and answers meant for a file or a pipe would land on the screen.
+        redirect_stdout=False,
     ) as progress:
         yield progress

@@ -10,6 +10,7 @@ import click
 from hrm_cli.completion import dataset_names
 from hrm_cli.console import human_size, progress_bar, stderr_console
 from hrm_cli.lazy import LazyGroup
+from hrm_cli.paths import InputPath, check_input_path, check_output_name
 
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("hrm_cli.datasets_sources_cmd", "list_command", "List the known remote datasets."),
@@ -59,6 +60,7 @@ Examples:
     type=click.Path(dir_okay=False, allow_dash=True),
     default="-",
     show_default=True,
+    callback=check_output_name,
     help="CSV file to write ('-' for stdout).",
 )
 @click.option(
@@ -190,7 +192,8 @@ def _write_csv(rows, out: str, count: int, force: bool, quiet: bool, label: str)
     if target.exists() and not force:
         raise click.UsageError(f"{target} exists; use --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with staged_file(target, newline="") as handle, progress_bar(quiet) as progress:
+    with staged_file(target, overwrite=force, newline="") as handle, \
+            progress_bar(quiet) as progress:
         task_id = progress.add_task(label, total=count)
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(("source", "question", "answer", "rating"))
@@ -219,7 +222,7 @@ Examples:
 @click.option(
     "--test",
     "test_csv",
-    type=click.Path(exists=True, dir_okay=False),
+    type=InputPath(dir_okay=False),
     help="CSV of test puzzles, when SOURCE is a single training CSV.",
 )
 @click.option(
@@ -227,6 +230,7 @@ Examples:
     "-o",
     type=click.Path(file_okay=False),
     default=None,
+    callback=check_output_name,
     help="Output folder [default: data/<source>[-sub<N>][-aug<N>]].",
 )
 @click.option(
@@ -287,6 +291,9 @@ def build(sources, test_csv, out, subsample, aug, seed, min_rating, canvas, forc
         suffix = (f"-sub{subsample}" if subsample else "") + (f"-aug{aug}" if aug else "")
         out = Path("data") / f"{plan['name']}{suffix}"
     out = Path(out)
+    from hrm.datasets.format import check_output_folder
+
+    check_output_folder(out, force)  # refuse before the work, not after it
 
     with progress_bar(quiet) as progress:
         bar = progress.add_task(f"building {out.name}", total=None)
@@ -365,10 +372,14 @@ def _resolve_build_sources(sources: tuple[str, ...], test_csv: str | None) -> di
             arc_subsets += subsets
         else:
             known = ", ".join(registry.SOURCES)
-            raise click.BadParameter(
-                f"{item!r} is not a file, a folder or a known dataset ({known})",
-                param_hint="SOURCES",
-            )
+            try:
+                check_input_path(item)
+            except FileNotFoundError:
+                # A missing input is exit 1 in every command; name the datasets in case it
+                # was meant as one.
+                raise click.ClickException(
+                    f"{item}: no such file or folder, nor a known dataset ({known})") from None
+            raise click.ClickException(f"{item}: neither a file nor a folder")
     if len(tasks) != 1:
         raise click.UsageError(f"the sources mix tasks ({', '.join(sorted(tasks))})")
     task = tasks.pop()
@@ -387,7 +398,7 @@ def _resolve_build_sources(sources: tuple[str, ...], test_csv: str | None) -> di
 
 
 @datasets.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.argument("folder", type=InputPath(file_okay=False))
 @click.option(
     "--format",
     "fmt",

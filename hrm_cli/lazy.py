@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 
 import click
+
+
+class OutputClosed(Exception):
+    """The reader of stdout went away (EPIPE). Not an OSError, so that click's own handler,
+    which exits 1, lets it through to `hrm_cli.main`, which ends quietly with 0."""
 
 
 class LazyGroup(click.Group):
@@ -13,6 +19,14 @@ class LazyGroup(click.Group):
     def __init__(self, *args, lazy_commands: dict[str, tuple[str, str, str]], **kwargs):
         super().__init__(*args, **kwargs)
         self.lazy_commands = lazy_commands
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise OutputClosed from exc
+            raise
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})

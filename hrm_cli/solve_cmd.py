@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("auto", "pretty", "lines", "jsonl", "json", "csv")
 CSV_COLUMNS = ("index", "source", "input", "answer", "solved", "status", "segments", "attempts",
-               "q_halt", "seconds", "error")
+               "q_halt", "seconds", "error", "reason")
 
 EPILOG = """\b
 Examples:
@@ -34,17 +34,20 @@ Examples:
 \b
 Output (stdout):
   pretty  grids on a terminal: givens bold, filled cells coloured, bad cells red
-  lines   one line per puzzle, the answer in one-line form (default when piped)
+  lines   one line per input item, the answer in one-line form (default when
+          piped); an item that could not be read gets an empty line
   jsonl   per puzzle: index, source (file:line), input, answer (in the input's
-          layout), solved, status, segments, attempts, q_halt, seconds; a bad item
-          gives {index, source, error} instead
+          layout), solved, status (solved, unsolved, unsolvable, unverified),
+          segments, attempts, q_halt, seconds; an unsolvable puzzle adds reason; a
+          bad item gives {index, source, error} instead
   json    the same records as one JSON list; csv: the same as CSV rows
 
 \b
 Exit codes:
   0  every puzzle solved (ARC queries without a known answer count as done)
   1  error: missing file, no model, bad option value; or no puzzle could be read
-  3  finished, but some puzzle was not solved or some input item could not be read
+  3  finished, but some puzzle was not solved (or has no solution: `unsolvable`, found
+     by the rules before the model runs) or some input item could not be read
 """
 
 
@@ -83,7 +86,7 @@ def solve(task: str, inputs: tuple[str, ...], model_spec: str | None, device: st
     adapter = solver.task
 
     writer = _writer(fmt, adapter)
-    tally = {"solved": 0, "unsolved": 0, "unverified": 0, "errors": 0}
+    tally = {"solved": 0, "unsolved": 0, "unsolvable": 0, "unverified": 0, "errors": 0}
     started = time.perf_counter()
     # A bar only when stderr is a terminal and the answers go elsewhere: on a terminal, pretty
     # output and a live bar would fight over the screen.
@@ -101,10 +104,11 @@ def solve(task: str, inputs: tuple[str, ...], model_spec: str | None, device: st
 
 
 def _exit_code(tally: dict[str, int]) -> int:
-    read = tally["solved"] + tally["unsolved"] + tally["unverified"]
+    read = tally["solved"] + tally["unsolved"] + tally["unsolvable"] + tally["unverified"]
     if read == 0:
         return EXIT_ERROR  # nothing in the input was a puzzle: the input is wrong
-    return EXIT_UNSOLVED if tally["unsolved"] or tally["errors"] else EXIT_OK
+    incomplete = tally["unsolved"] or tally["unsolvable"] or tally["errors"]
+    return EXIT_UNSOLVED if incomplete else EXIT_OK
 
 
 def _make_solver(task: str, model_spec: str | None, device: str, halt: str,
@@ -133,6 +137,8 @@ def _is_error(record: SolveResult | InputError) -> bool:
 
 
 def _status(record: SolveResult) -> str:
+    if record.unsolvable is not None:
+        return "unsolvable"
     return {True: "solved", False: "unsolved", None: "unverified"}[record.verdict]
 
 
@@ -161,6 +167,8 @@ def record_dict(record: SolveResult | InputError, adapter: Task) -> dict[str, An
         "q_halt": round(record.q_halt, 6),
         "seconds": round(record.seconds, 6),
     }
+    if record.unsolvable is not None:
+        data["reason"] = record.unsolvable
     if puzzle.name:
         data["name"] = puzzle.name
     return data
@@ -185,10 +193,13 @@ class _Writer:
 
 class _LinesWriter(_Writer):
     def write(self, record: SolveResult | InputError) -> None:
-        if _is_error(record):
-            return  # reported on stderr; stdout carries answers only
-        answer = record.answer
-        # An ARC prediction may hold no readable grid: an empty line keeps one per puzzle.
+        # One line per input item, so answers stay aligned with their input (`paste`): an
+        # item that could not be read (reported on stderr) or an ARC prediction without a
+        # readable grid gets an empty line. An error of a whole source (an empty input) is
+        # no item and gets none.
+        if _is_error(record) and record.error.line is None:
+            return
+        answer = None if _is_error(record) else record.answer
         self.emit(("" if answer is None else self.adapter.one_line(answer)) + "\n")
 
 
@@ -252,10 +263,13 @@ class _PrettyWriter(_Writer):
             "solved": ("  ✓ solved", "bold green"),
             "unsolved": ("  ✗ NOT solved", "bold red"),
             "unverified": ("  ? unverified (no expected output)", "bold yellow"),
+            "unsolvable": (f"  ✗ unsolvable: {record.unsolvable}", "bold red"),
         }[status]
         header.append(label, style=style)
-        header.append(f"  ·  {record.segments} segment{'s' * (record.segments != 1)}"
-                      f"  ·  halt p={record.q_halt:.2f}  ·  {record.seconds:.3f} s", style="dim")
+        if status != "unsolvable":  # the model did not run
+            header.append(f"  ·  {record.segments} segment{'s' * (record.segments != 1)}"
+                          f"  ·  halt p={record.q_halt:.2f}  ·  {record.seconds:.3f} s",
+                          style="dim")
         self.console.print(header, soft_wrap=True)
         self.console.print(self.adapter.render_rich(record.puzzle, record.answer))
         if status == "unsolved":
@@ -285,10 +299,12 @@ def _writer(fmt: str, adapter: Task) -> _Writer:
 
 
 def _summary(tally: dict[str, int], seconds: float) -> None:
-    read = tally["solved"] + tally["unsolved"] + tally["unverified"]
+    read = tally["solved"] + tally["unsolved"] + tally["unsolvable"] + tally["unverified"]
     parts = [f"{tally['solved']} of {read} puzzle{'s' * (read != 1)} solved"]
     if tally["unsolved"]:
         parts.append(f"{tally['unsolved']} not solved")
+    if tally["unsolvable"]:
+        parts.append(f"{tally['unsolvable']} unsolvable (no solution by the rules)")
     if tally["unverified"]:
         parts.append(f"{tally['unverified']} unverified")
     if tally["errors"]:

@@ -459,7 +459,7 @@ class ProgressReporter:
             self._progress = Progress(
                 TextColumn("[bold]train"), BarColumn(bar_width=24), MofNCompleteColumn(),
                 TextColumn("{task.description}"), TimeRemainingColumn(),
-                console=self._console, transient=True)
+                console=self._console, transient=True, redirect_stdout=False)
             self._progress.start()
             self._task = self._progress.add_task(self._describe(), total=self._total,
                                                  completed=info["step"])

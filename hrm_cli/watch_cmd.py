@@ -20,6 +20,7 @@ import click
 from hrm_cli.console import progress_bar
 from hrm_cli.errors import EXIT_ERROR, EXIT_OK, EXIT_UNSOLVED
 from hrm_cli.options import puzzle_model_options
+from hrm_cli.paths import check_output_name
 from hrm_cli.puzzle_input import STDIN, check_sources, read_items
 
 if TYPE_CHECKING:
@@ -54,11 +55,13 @@ Exit codes:
 @click.option("--speed", type=click.FloatRange(min=0.5, max=16), default=2.0,
               show_default=True, help="Playback speed in segments per second (+/- in the UI).")
 @click.option("--export", "export_path", metavar="FILE",
-              type=click.Path(dir_okay=False, allow_dash=True),
+              type=click.Path(dir_okay=False, allow_dash=True), callback=check_output_name,
               help="Write every puzzle's segments (answers, Q values, verdicts, confidence) "
               "as JSON to FILE (`-`: stdout) instead of opening the UI.")
+@click.option("--force", is_flag=True, help="With --export: replace FILE if it exists.")
 def watch(task: str, inputs: tuple[str, ...], model_spec: str | None, device: str, halt: str,
-          max_segments: int | None, speed: float, export_path: str | None) -> None:
+          max_segments: int | None, speed: float, export_path: str | None,
+          force: bool) -> None:
     """Watch the model reason on the puzzles in FILEs (or stdin, `-`), segment by segment.
 
     TASK is sudoku, maze or arc; inputs are read as by `hrm solve`. The board shows the
@@ -72,7 +75,8 @@ def watch(task: str, inputs: tuple[str, ...], model_spec: str | None, device: st
         raise click.UsageError("give a puzzle FILE, or pipe puzzles in: "
                                "`cat puzzles.txt | hrm watch TASK -`")
     if export_path is not None:
-        code = _export(task, sources, export_path, model_spec, device, halt, max_segments)
+        code = _export(task, sources, export_path, model_spec, device, halt, max_segments,
+                       force)
         click.get_current_context().exit(code)
 
     puzzles, notes = _read_puzzles(task, sources, limit=MAX_UI_PUZZLES)
@@ -146,7 +150,7 @@ def _run_app(task: str, sources: list[str], puzzles: list[Puzzle], notes: list[s
 
 
 def _export(task: str, sources: list[str], path: str, model_spec: str | None, device: str,
-            halt: str, max_segments: int | None) -> int:
+            halt: str, max_segments: int | None, force: bool = False) -> int:
     """Roll out every puzzle in batches and write one JSON document (atomically)."""
     from hrm.datasets.errors import PuzzleParseError
     from hrm.datasets.tasks import get_task
@@ -156,6 +160,8 @@ def _export(task: str, sources: list[str], path: str, model_spec: str | None, de
     target_folder = Path(path).parent
     if path != STDIN and not target_folder.is_dir():  # fail before the model runs
         raise click.ClickException(f"{path}: the folder {target_folder} does not exist")
+    if path != STDIN and Path(path).exists() and not force:
+        raise click.UsageError(f"{path} exists; use --force to replace it")
     adapter = get_task(task)
     engine = load_engine(task, model_spec, device, halt, max_segments)
     records: list[dict[str, Any]] = []
@@ -198,14 +204,14 @@ def _export(task: str, sources: list[str], path: str, model_spec: str | None, de
         raise click.ClickException(f"no {task} puzzle could be read")
     document = {"task": task, "model": engine.name, "device": engine.device,
                 "halt": engine.halt, "max_segments": engine.fixed_budget, "puzzles": records}
-    _write_json(path, document)
+    _write_json(path, document, force)
     if path != STDIN:
         click.echo(f"Wrote {len(records)} puzzle{'s' * (len(records) != 1)} to {path}.",
                    err=True)
     return EXIT_UNSOLVED if failed else EXIT_OK
 
 
-def _write_json(path: str, document: dict[str, Any]) -> None:
+def _write_json(path: str, document: dict[str, Any], force: bool) -> None:
     """Write to stdout, or to a temporary file beside `path` renamed over it when complete:
     an interrupted export never leaves a truncated file."""
     from hrm.datasets.files import staged_file
@@ -215,5 +221,6 @@ def _write_json(path: str, document: dict[str, Any]) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    with staged_file(Path(path), encoding="utf-8") as handle:
+    # Checked again as the file goes into place: one may have appeared during the rollout.
+    with staged_file(Path(path), overwrite=force, encoding="utf-8") as handle:
         handle.write(text)

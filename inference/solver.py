@@ -58,6 +58,9 @@ class SolveResult:
     attempts: int = 1
     """Rollouts run for this puzzle: 1, or more when retried (`Solver(attempts=...)`);
     `segments` counts the segments of all of them."""
+    unsolvable: str | None = None
+    """Why the puzzle has no answer by the rules (`Task.unsolvable`); then the model did not
+    run: no answer, 0 segments, 0 attempts."""
 
     @property
     def solved(self) -> bool:
@@ -226,17 +229,24 @@ class Solver:
                     yield index, InputError(index, item)
                     continue
                 try:
-                    yield index, (item, self.encode(item))
+                    tokens = self.encode(item)
                 except PuzzleParseError as exc:
                     yield index, InputError(index, exc)
+                    continue
+                reason = self.task.unsolvable(item)
+                if reason is not None:  # the rules settle it: no rollout, no attempts
+                    yield index, SolveResult(index, item, None, False, 0, 0.0, 0.0,
+                                             attempts=0, unsolvable=reason)
+                    continue
+                yield index, (item, tokens)
 
         def is_work(entry: tuple[int, Any]) -> bool:
-            return not isinstance(entry[1], InputError)
+            return not isinstance(entry[1], (InputError, SolveResult))
 
         for batch in stream_batches(prepare(), self.batch_size, is_work=is_work,
                                     idle=flush_idle, max_wait=flush_max_wait):
             started = time.perf_counter()
-            work = [(index, entry) for index, entry in batch if not isinstance(entry, InputError)]
+            work = [(index, entry) for index, entry in batch if is_work((index, entry))]
             solved: dict[int, SolveResult] = {}
             if work:
                 results = self._run([entry[0] for _, entry in work],
@@ -244,7 +254,7 @@ class Solver:
                                     [index for index, _ in work], started)
                 solved = {result.index: result for result in results}
             for index, entry in batch:
-                yield entry if isinstance(entry, InputError) else solved[index]
+                yield solved[index] if is_work((index, entry)) else entry
 
 
 def load_solver(task: str, model_spec: str | None, device: str = "auto", *,

@@ -44,9 +44,9 @@ class WatchApp(App[None]):
     #main { height: 1fr; }
     #puzzles { border: round $panel-lighten-2; }
     #puzzles:focus { border: round $accent; }
-    #board-pane { width: 1fr; }
-    #board-view { height: 1fr; border: round $primary; }
-    #board-view:focus { border: round $accent; }
+    #board-pane { width: 1fr; border: round $primary; }
+    #board-pane:focus-within { border: round $accent; }
+    #board-view { height: 1fr; }
     #legend { height: auto; padding: 0 1; color: $text-muted; }
     #act { border: round $secondary; }
     """
@@ -115,8 +115,10 @@ class WatchApp(App[None]):
             puzzles.border_title = f"Puzzles ({len(self.traces)})"
             puzzles.display = len(self.traces) > 1
             yield puzzles
-            with Vertical(id="board-pane"):
-                yield BoardView(id="board-view")
+            # The legend is inside the board's frame: beside the frame, its wrapped second
+            # line ran along the bottom borders of the neighbouring panels.
+            with Vertical(id="board-pane") as pane:
+                yield BoardView(id="board-view", frame=pane)
                 yield Static(id="legend")
             act = ActPanel(id="act")
             act.border_title = "ACT"
@@ -237,7 +239,7 @@ class WatchApp(App[None]):
         puzzle = trace.puzzle
         board = self.query_one(BoardView)
         h, w = puzzle.grid.shape
-        board.border_title = f"{short_name(puzzle)} · {h}x{w}"
+        board.frame.border_title = f"{short_name(puzzle)} · {h}x{w}"
         error = Text(f"{puzzle.location}: {trace.error}", style="bold red") if trace.error else None
         board.show(puzzle, segment, error)
         self.query_one("#legend", Static).update(legend(puzzle))

@@ -18,11 +18,14 @@ from collections.abc import Callable
 from functools import partial
 
 import numpy as np
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import ScrollableContainer
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Static
 
 from hrm.datasets import arc, maze, sudoku
@@ -272,29 +275,64 @@ def layouts(puzzle: Puzzle, segment: Segment | None) -> list[Layout]:
             ("2 cells/char", lambda: arc_lines(puzzle, segment, None))]
 
 
-def legend(puzzle: Puzzle) -> Text:
-    """One line (wrapped when narrow) explaining the board's marks for this task."""
+class Legend:
+    """Legend entries laid out in as few lines as the width allows, wrapping only between
+    entries: a swatch always stays with its words ("▇ rule broken")."""
+
+    GAP = "  "
+
+    def __init__(self, items: list[Text]):
+        self.items = items
+
+    @property
+    def plain(self) -> str:
+        return self.GAP.join(item.plain for item in self.items)
+
+    def lines(self, width: int) -> list[Text]:
+        lines: list[Text] = []
+        line = Text()
+        for item in self.items:
+            if line.cell_len and line.cell_len + len(self.GAP) + item.cell_len > width:
+                lines.append(line)
+                line = Text()
+            if line.cell_len:
+                line.append(self.GAP)
+            line.append_text(item)
+        return [*lines, line]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines(options.max_width):
+            line.no_wrap, line.overflow = True, "ellipsis"  # an entry wider than the pane
+            yield line
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        widest = max(item.cell_len for item in self.items)
+        return Measurement(min(widest, options.max_width),
+                           min(Text(self.plain).cell_len, options.max_width))
+
+
+def legend(puzzle: Puzzle) -> Legend:
+    """The board's marks for this task, explained: one line, or more when narrow."""
     confidence = Text.assemble(*((("■", colour) for _, colour in CONFIDENCE)),
-                               " confidence high→low  ")
-    changed = Text.assemble(("  ", f"on {CHANGED_BG}"), " changed  ")
+                               " confidence high→low")
+    changed = Text.assemble(("  ", f"on {CHANGED_BG}"), " changed")
     if puzzle.task == "arc":
         shades = "".join(char for _, char in ARC_SHADES)
-        text = Text.assemble((shades, arc.PALETTE[1]), " confidence  ", ("•", "bold"),
-                             " changed  ")
+        items = [Text.assemble((shades, arc.PALETTE[1]), " confidence"),
+                 Text.assemble(("•", "bold"), " changed")]
         if puzzle.expected is not None:
-            text.append_text(Text.assemble(("╳", "bold"), " ≠ expected"))
-        return text
-    if puzzle.task == "sudoku":
-        text = Text.assemble(("5", GIVEN), " given  ", confidence, changed,
-                             ("  ", BAD), " rule broken  ")
-        wrong = Text.assemble(("5", WRONG), " ≠ known answer")
+            items.append(Text.assemble(("╳", "bold"), " ≠ expected"))
+    elif puzzle.task == "sudoku":
+        items = [Text.assemble(("5", GIVEN), " given"), confidence, changed,
+                 Text.assemble(("  ", BAD), " rule broken")]
+        if puzzle.expected is not None:
+            items.append(Text.assemble(("5", WRONG), " ≠ known answer"))
     else:
-        text = Text.assemble(("•", "bold"), " path ", confidence, changed,
-                             ("  ", BAD), " path broken  ")
-        wrong = Text.assemble(("  ", WRONG), " ≠ known path")
-    if puzzle.expected is not None:
-        text.append_text(wrong)
-    return text
+        items = [Text.assemble(("•", "bold"), " path"), confidence, changed,
+                 Text.assemble(("  ", BAD), " path broken")]
+        if puzzle.expected is not None:
+            items.append(Text.assemble(("  ", WRONG), " ≠ known path"))
+    return Legend(items)
 
 
 # --------------------------------------------------------------------------- widget
@@ -313,8 +351,11 @@ class BoardView(ScrollableContainer, can_focus=True):
 
     zoom: reactive[int | None] = reactive(None)
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, frame: Widget | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.frame: Widget = frame or self
+        """The widget whose border shows the board's title and layout (this one or a pane
+        around it)."""
         self.puzzle: Puzzle | None = None
         self.segment: Segment | None = None
         self.message: Text | None = None
@@ -355,7 +396,8 @@ class BoardView(ScrollableContainer, can_focus=True):
         else:
             self.layout_name, lines = self._first_fitting(options)
         board.update(Text("\n").join(lines))
-        self.border_subtitle = f"{self.layout_name} · {'auto' if self.zoom is None else 'z'}"
+        self.frame.border_subtitle = (f"{self.layout_name} · "
+                                      f"{'auto' if self.zoom is None else 'z'}")
 
     def _first_fitting(self, options: list[Layout]) -> tuple[str, Lines]:
         width, height = self.size.width, self.size.height
@@ -366,5 +408,5 @@ class BoardView(ScrollableContainer, can_focus=True):
         return name, lines  # the most compact one, scrolled
 
 
-__all__ = ["CONFIDENCE", "BoardView", "confidence_colour", "layouts", "legend"]
+__all__ = ["CONFIDENCE", "BoardView", "Legend", "confidence_colour", "layouts", "legend"]
 

@@ -151,7 +151,7 @@ def test_a_30x30_maze_fits_small_and_large_terminals(models, size, layout):
         board = app.query_one("#board")
         assert board.size.width <= view.size.width and board.size.height <= view.size.height
         await pilot.press("z")  # zoom by hand: the widest layout, scrolled
-        assert view.layout_name == "2 chars/cell" and "z" in view.border_subtitle
+        assert view.layout_name == "2 chars/cell" and "z" in view.frame.border_subtitle
 
     run(app, scenario, size)
 
@@ -216,7 +216,7 @@ def test_picking_another_puzzle(models):
         await settle(pilot)
         first = app.shown_segment
         await pilot.press("n")
-        assert app.selected == 1 and "sudoku.txt:2" in app.query_one(BoardView).border_title
+        assert app.selected == 1 and "sudoku.txt:2" in app.query_one(BoardView).frame.border_title
         assert app.shown_segment is not first and app.segment == SEGMENTS - 1
         await pilot.press("down", "down")  # the puzzle list has the focus
         assert app.selected == 3
