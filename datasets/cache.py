@@ -94,15 +94,16 @@ def validate_name(name: str, kind: str = "dataset") -> str:
     """Return `name` unchanged if it is safe as one folder name, else raise CacheNameError.
 
     Names come from the command line, so they must not be able to point outside the cache:
-    only letters, digits, ``.``, ``_`` and ``-``; no leading dot (hidden folders and ``..``).
+    only letters, digits, ``.``, ``_`` and ``-``; no leading dot (hidden folders and ``..``)
+    and no leading ``-`` (it would read as an option wherever the name is typed again).
     """
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise CacheNameError(
             f"invalid {kind} name {name!r}: use only letters, digits, '.', '_' and '-'"
         )
-    if name.startswith(".") or ".." in name:
+    if name.startswith((".", "-")) or ".." in name:
         raise CacheNameError(
-            f"invalid {kind} name {name!r}: it must not start with '.' or contain '..'"
+            f"invalid {kind} name {name!r}: it must not start with '.' or '-' or contain '..'"
         )
     return name
 

@@ -98,6 +98,9 @@ def collect() -> dict:
             "root": str(root),
             "datasets": {"path": str(root / "datasets"), "bytes": _folder_size(root / "datasets")},
             "models": {"path": str(root / "models"), "bytes": _folder_size(root / "models")},
+            # huggingface_hub's own cache of hub downloads (datasets and checkpoints)
+            "hub": {"path": str(cache.hub_cache_dir()),
+                    "bytes": _folder_size(cache.hub_cache_dir())},
         },
         "network_allowed": not cache.offline(),
         "environment": {k: os.environ[k] for k in ENVIRONMENT if k in os.environ},
@@ -160,7 +163,7 @@ def _rows(report: dict) -> list[tuple[str, str]]:
     rows.append(("gloo", "yes" if devices["gloo"] else "no"))
     cache_info = report["cache"]
     rows.append(("cache", cache_info["root"]))
-    for kind in ("datasets", "models"):
+    for kind in ("datasets", "models", "hub"):
         rows.append(
             (f"  {kind}", f"{cache_info[kind]['path']} ({human_size(cache_info[kind]['bytes'])})")
         )

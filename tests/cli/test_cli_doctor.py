@@ -18,6 +18,7 @@ def test_doctor_reports_versions_cache_and_network(tmp_path, monkeypatch):
     assert report["packages"]["torch"] == torch.__version__
     assert report["cache"]["root"] == str(tmp_path)
     assert report["cache"]["models"]["bytes"] == 2048
+    assert report["cache"]["hub"]["path"] == str(tmp_path / "hub")  # huggingface_hub's files
     assert report["network_allowed"] is False
     assert report["environment"]["HRM_OFFLINE"] == "1"
     assert isinstance(report["devices"]["cuda"], list)

@@ -98,7 +98,7 @@ def test_rm_without_an_answer_or_of_something_not_cached(bundle, capsys, tmp_pat
     assert code == 1 and "not in the cache" in err and bundle.exists()
 
 
-@pytest.mark.parametrize("name", ["../escape", "a/b/c", ".hidden"])
+@pytest.mark.parametrize("name", ["../escape", "a/b/c", ".hidden", "-x"])
 def test_bad_names_are_refused(bundle, capsys, tmp_path, name):
     code, _, err = run_main(["models", "import", str(bundle), "--name", name], capsys)
     assert code == 1 and "invalid model name" in err and err.count("\n") == 1
