@@ -514,11 +514,11 @@ def test_a_grid_model_watches_a_60x60_maze_with_a_budget_for_its_size(tmp_path, 
     async def scenario(pilot) -> None:
         await settle(pilot)
         view = app.query_one(BoardView)
-        board = app.query_one("#board")
-        assert "60x60" in view.border_title
-        assert board.size.height <= view.size.height or view.layout_name  # scrolls if needed
+        assert "60x60" in view.frame.border_title
+        # the densest layout, two cells per character (60 cells in 30 columns)
+        assert view.layout_name == "2 cells/char"
         assert "of 30" in act_text(app)
         await pilot.press("z")  # zoom: the widest layout, scrolled
-        assert "z" in view.border_subtitle
+        assert view.layout_name == "2 chars/cell" and "z" in view.frame.border_subtitle
 
     run(app, scenario, (100, 32))
