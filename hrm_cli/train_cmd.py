@@ -22,7 +22,7 @@ from hrm_cli.options import DTYPES, GRADIENTS, HALTINGS, TASKS
 
 PRESETS = ("paper", "small", "tiny")
 # hrm.model.architectures lists them; importing it here would import torch.
-ARCHITECTURES = ("hrm", "grid-hrm")
+ARCHITECTURES = ("hrm", "grid-hrm", "trm", "trm-mlp")
 
 # option name -> Recipe field (None values mean "the task's recipe")
 RECIPE_OPTIONS = {
@@ -118,8 +118,8 @@ _recipe_options = _options(
     click.option("--eval-batch-size", type=POSITIVE,
                  help="Global evaluation batch [the training batch]."),
     click.option("--ema", type=click.FloatRange(0, 1, max_open=True), metavar="DECAY",
-                 help="Evaluate and export a moving average of the weights with this decay "
-                      "(TRM: 0.999); 0 = none, as the paper [0]."),
+                 help="Evaluate and export a moving average of the weights with this decay; "
+                      "0 = none [hrm 0; trm, trm-mlp 0.999, as their papers]."),
     click.option("--loss-type",
                  type=click.Choice(["stablemax_cross_entropy", "softmax_cross_entropy"]),
                  help="Token loss [stablemax_cross_entropy]."),
@@ -128,7 +128,10 @@ _recipe_options = _options(
 _model_options = _options(
     click.option("--arch", type=click.Choice(ARCHITECTURES),
                  help="Architecture: hrm (as released), grid-hrm (3x3 grid mixing, any "
-                      "grid size) [hrm]."),
+                      "grid size), trm (Tiny Recursive Model: one 2-layer attention network), "
+                      "trm-mlp (TRM mixing positions with an MLP; the paper's Sudoku model). "
+                      "TRM trains by its own recipe: EMA 0.999, 50000 epochs for sudoku/maze "
+                      "[hrm]."),
     click.option("--preset", type=click.Choice(PRESETS),
                  help="Model size: paper (27M), small (~3M), tiny (tests) [paper]."),
     click.option("--hidden-size", type=POSITIVE, help="Width of both levels."),
@@ -314,9 +317,11 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
             raise click.UsageError(f"{', '.join(fixed)} cannot be given with --init-from: the "
                                    f"architecture is {init_from}'s")
 
-    recipe = recipe_for(task).with_overrides(
+    recipe = recipe_for(task, options["arch"]).with_overrides(
         **{field: options[name] for name, field in RECIPE_OPTIONS.items()})
     architecture = architecture_options(options)
+    if options["arch"] in ("trm", "trm-mlp") and "H_layers" in architecture:
+        raise click.UsageError("--h-layers: TRM has one network; size it with --l-layers")
     if options["arch"] is not None:
         architecture["name"] = options["arch"]
     settings = {field: options[name] for name, field in RUN_OPTIONS.items()
