@@ -306,7 +306,6 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
     from hrm.train.config import build_config
     from hrm.train.distributed import World
     from hrm.train.loop import check_new_run_dir
-    from hrm.train.recipes import recipe_for
     from hrm.train.warm_start import TRAINING_CHOICES
 
     if init_from is not None:
@@ -317,8 +316,6 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
             raise click.UsageError(f"{', '.join(fixed)} cannot be given with --init-from: the "
                                    f"architecture is {init_from}'s")
 
-    recipe = recipe_for(task, options["arch"]).with_overrides(
-        **{field: options[name] for name, field in RECIPE_OPTIONS.items()})
     architecture = architecture_options(options)
     if options["arch"] in ("trm", "trm-mlp") and "H_layers" in architecture:
         raise click.UsageError("--h-layers: TRM has one network; size it with --l-layers")
@@ -331,9 +328,12 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
     # share the file system and see it already).
     if (World.from_env() or World()).is_main and options["nnodes"] == 1:
         check_new_run_dir(run_dir)
-    return build_config(task, data, run_dir, preset=options["preset"],
-                        recipe=recipe, architecture=architecture, init_from=init_from,
-                        **settings)
+    config = build_config(task, data, run_dir, preset=options["preset"],
+                          architecture=architecture, init_from=init_from, **settings)
+    # The recipe is the architecture's (known only now for --init-from), then the options.
+    config.recipe = config.recipe.with_overrides(
+        **{field: options[name] for name, field in RECIPE_OPTIONS.items()})
+    return config
 
 
 def _resumed_config(task: str | None, data: str | None, out: str | None, resume: str,

@@ -59,6 +59,15 @@ def test_cli_trains_trm_mlp_with_its_recipe_and_refuses_an_h_level(data, tmp_pat
     assert "model/L_level.layers.1.mlp_t.gate_up_proj.weight" in names
     assert any(name.startswith("ema/") for name in names)
 
+    # A warm start from it trains by TRM's recipe too (the architecture is the model's).
+    code = main(["train", "sudoku", "--data", str(data), "--out", str(tmp_path / "warm"),
+                 "--init-from", str(run / "model"), "--steps", "1", "--batch-size", "16",
+                 "--eval-interval", "0", "--device", "cpu", "-q"])
+    assert code == 0, capsys.readouterr().err
+    warm, _ = read_run_config(tmp_path / "warm")
+    assert (warm.architecture["name"], warm.recipe.ema) == ("trm-mlp", 0.999)
+    assert warm.recipe.global_batch_size == 16  # the options still override it
+
     code = main(["train", "sudoku", "--data", str(data), "--out", str(tmp_path / "bad"),
                  "--arch", "trm", "--h-layers", "2", "--device", "cpu", "-q"])
     assert code == 2
