@@ -133,7 +133,8 @@ _model_options = _options(
                       "TRM trains by its own recipe: EMA 0.999, 50000 epochs for sudoku/maze "
                       "[hrm]."),
     click.option("--preset", type=click.Choice(PRESETS),
-                 help="Model size: paper (27M), small (~3M), tiny (tests) [paper]."),
+                 help="Model size: paper (HRM 27M, TRM 7M), small (HRM ~3M, TRM ~1.7M), "
+                      "tiny (tests) [paper]."),
     click.option("--hidden-size", type=POSITIVE, help="Width of both levels."),
     click.option("--num-heads", type=POSITIVE, help="Attention heads."),
     click.option("--expansion", type=click.FloatRange(min=0, min_open=True),

@@ -278,3 +278,9 @@ def test_bundle_round_trip_keeps_name_and_outputs(mixer, tmp_path):
     b = list(loaded.rollout(inputs, halt="adaptive", max_segments=6))
     assert len(a) == len(b)
     assert torch.equal(a[-1].logits, b[-1].logits) and torch.equal(a[-1].steps, b[-1].steps)
+
+
+def test_the_cli_offers_every_architecture_of_the_table():
+    from hrm_cli.train_cmd import ARCHITECTURES as CLI_ARCHITECTURES
+
+    assert set(CLI_ARCHITECTURES) == set(ARCHITECTURES)
