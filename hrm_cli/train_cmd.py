@@ -140,9 +140,11 @@ _model_options = _options(
     click.option("--expansion", type=click.FloatRange(min=0, min_open=True),
                  help="SwiGLU expansion."),
     click.option("--h-layers", type=POSITIVE, help="Blocks of the slow module H."),
-    click.option("--l-layers", type=POSITIVE, help="Blocks of the fast module L."),
-    click.option("--h-cycles", type=POSITIVE, help="H updates per segment."),
-    click.option("--l-cycles", type=POSITIVE, help="L updates per H update."),
+    click.option("--l-layers", type=POSITIVE,
+                 help="Blocks of the fast module L (TRM: of its one network)."),
+    click.option("--h-cycles", type=POSITIVE, help="H updates per segment (TRM: T, recursions)."),
+    click.option("--l-cycles", type=POSITIVE,
+                 help="L updates per H update (TRM: n, latent updates)."),
     click.option("--puzzle-emb-ndim", type=NON_NEGATIVE,
                  help="Puzzle-embedding width; 0 disables it."),
     click.option("--pos-encodings", type=click.Choice(["rope", "learned"]),
@@ -150,7 +152,7 @@ _model_options = _options(
     click.option("--gradient", type=click.Choice(GRADIENTS),
                  help="Updates of a segment to backpropagate: the final L and H ones "
                  "(one-step, the paper's), the last H cycle (last-cycle, as TRM) or all "
-                 "(full; more compute per step) [one-step]."),
+                 "(full; more compute per step) [hrm one-step; trm last-cycle]."),
     click.option("--halt-max-steps", type=POSITIVE, help="ACT: most segments per puzzle [16]."),
     click.option("--halt-exploration-prob", type=PROBABILITY,
                  help="ACT: exploration probability [0.1]."),
@@ -158,7 +160,7 @@ _model_options = _options(
                  help="ACT: how the Q head learns to stop: q-learning (the paper's; an "
                       "extra forward per step for the continue target) or halt-only "
                       "(TRM's: stop once sigmoid(q_halt) > 0.5; a quarter fewer FLOPs per "
-                      "step with --gradient full) [q-learning]."),
+                      "step with --gradient full) [hrm q-learning; trm halt-only]."),
     click.option("--dtype", type=click.Choice(DTYPES),
                  help="Activation dtype [auto: bfloat16 on GPUs, float32 on the CPU]. "
                       "bfloat16 also pays on CPUs with AMX (Sapphire Rapids and later)."),
