@@ -22,7 +22,7 @@ from hrm_cli.options import DTYPES, GRADIENTS, HALTINGS, TASKS
 
 PRESETS = ("paper", "small", "tiny")
 # hrm.model.architectures lists them; importing it here would import torch.
-ARCHITECTURES = ("hrm", "grid-hrm")
+ARCHITECTURES = ("hrm", "grid-hrm", "trm", "trm-mlp")
 
 # option name -> Recipe field (None values mean "the task's recipe")
 RECIPE_OPTIONS = {
@@ -118,8 +118,8 @@ _recipe_options = _options(
     click.option("--eval-batch-size", type=POSITIVE,
                  help="Global evaluation batch [the training batch]."),
     click.option("--ema", type=click.FloatRange(0, 1, max_open=True), metavar="DECAY",
-                 help="Evaluate and export a moving average of the weights with this decay "
-                      "(TRM: 0.999); 0 = none, as the paper [0]."),
+                 help="Evaluate and export a moving average of the weights with this decay; "
+                      "0 = none [hrm 0; trm, trm-mlp 0.999, as their papers]."),
     click.option("--loss-type",
                  type=click.Choice(["stablemax_cross_entropy", "softmax_cross_entropy"]),
                  help="Token loss [stablemax_cross_entropy]."),
@@ -128,17 +128,23 @@ _recipe_options = _options(
 _model_options = _options(
     click.option("--arch", type=click.Choice(ARCHITECTURES),
                  help="Architecture: hrm (as released), grid-hrm (3x3 grid mixing, any "
-                      "grid size) [hrm]."),
+                      "grid size), trm (Tiny Recursive Model: one 2-layer attention network), "
+                      "trm-mlp (TRM mixing positions with an MLP; the paper's Sudoku model). "
+                      "TRM trains by its own recipe: EMA 0.999, 50000 epochs for sudoku/maze "
+                      "[hrm]."),
     click.option("--preset", type=click.Choice(PRESETS),
-                 help="Model size: paper (27M), small (~3M), tiny (tests) [paper]."),
+                 help="Model size: paper (HRM 27M, TRM 7M), small (HRM ~3M, TRM ~1.7M), "
+                      "tiny (tests) [paper]."),
     click.option("--hidden-size", type=POSITIVE, help="Width of both levels."),
     click.option("--num-heads", type=POSITIVE, help="Attention heads."),
     click.option("--expansion", type=click.FloatRange(min=0, min_open=True),
                  help="SwiGLU expansion."),
     click.option("--h-layers", type=POSITIVE, help="Blocks of the slow module H."),
-    click.option("--l-layers", type=POSITIVE, help="Blocks of the fast module L."),
-    click.option("--h-cycles", type=POSITIVE, help="H updates per segment."),
-    click.option("--l-cycles", type=POSITIVE, help="L updates per H update."),
+    click.option("--l-layers", type=POSITIVE,
+                 help="Blocks of the fast module L (TRM: of its one network)."),
+    click.option("--h-cycles", type=POSITIVE, help="H updates per segment (TRM: T, recursions)."),
+    click.option("--l-cycles", type=POSITIVE,
+                 help="L updates per H update (TRM: n, latent updates)."),
     click.option("--puzzle-emb-ndim", type=NON_NEGATIVE,
                  help="Puzzle-embedding width; 0 disables it."),
     click.option("--pos-encodings", type=click.Choice(["rope", "learned"]),
@@ -146,7 +152,7 @@ _model_options = _options(
     click.option("--gradient", type=click.Choice(GRADIENTS),
                  help="Updates of a segment to backpropagate: the final L and H ones "
                  "(one-step, the paper's), the last H cycle (last-cycle, as TRM) or all "
-                 "(full; more compute per step) [one-step]."),
+                 "(full; more compute per step) [hrm one-step; trm last-cycle]."),
     click.option("--halt-max-steps", type=POSITIVE, help="ACT: most segments per puzzle [16]."),
     click.option("--halt-exploration-prob", type=PROBABILITY,
                  help="ACT: exploration probability [0.1]."),
@@ -154,7 +160,7 @@ _model_options = _options(
                  help="ACT: how the Q head learns to stop: q-learning (the paper's; an "
                       "extra forward per step for the continue target) or halt-only "
                       "(TRM's: stop once sigmoid(q_halt) > 0.5; a quarter fewer FLOPs per "
-                      "step with --gradient full) [q-learning]."),
+                      "step with --gradient full) [hrm q-learning; trm halt-only]."),
     click.option("--dtype", type=click.Choice(DTYPES),
                  help="Activation dtype [auto: bfloat16 on GPUs, float32 on the CPU]. "
                       "bfloat16 also pays on CPUs with AMX (Sapphire Rapids and later)."),
@@ -303,7 +309,6 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
     from hrm.train.config import build_config
     from hrm.train.distributed import World
     from hrm.train.loop import check_new_run_dir
-    from hrm.train.recipes import recipe_for
     from hrm.train.warm_start import TRAINING_CHOICES
 
     if init_from is not None:
@@ -314,9 +319,9 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
             raise click.UsageError(f"{', '.join(fixed)} cannot be given with --init-from: the "
                                    f"architecture is {init_from}'s")
 
-    recipe = recipe_for(task).with_overrides(
-        **{field: options[name] for name, field in RECIPE_OPTIONS.items()})
     architecture = architecture_options(options)
+    if options["arch"] in ("trm", "trm-mlp") and "H_layers" in architecture:
+        raise click.UsageError("--h-layers: TRM has one network; size it with --l-layers")
     if options["arch"] is not None:
         architecture["name"] = options["arch"]
     settings = {field: options[name] for name, field in RUN_OPTIONS.items()
@@ -326,9 +331,12 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
     # share the file system and see it already).
     if (World.from_env() or World()).is_main and options["nnodes"] == 1:
         check_new_run_dir(run_dir)
-    return build_config(task, data, run_dir, preset=options["preset"],
-                        recipe=recipe, architecture=architecture, init_from=init_from,
-                        **settings)
+    config = build_config(task, data, run_dir, preset=options["preset"],
+                          architecture=architecture, init_from=init_from, **settings)
+    # The recipe is the architecture's (known only now for --init-from), then the options.
+    config.recipe = config.recipe.with_overrides(
+        **{field: options[name] for name, field in RECIPE_OPTIONS.items()})
+    return config
 
 
 def _resumed_config(task: str | None, data: str | None, out: str | None, resume: str,

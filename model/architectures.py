@@ -15,6 +15,7 @@ from hrm.model.act import ACTModel
 from hrm.model.config import HRMConfig, ModelConfig
 from hrm.model.grid import GridHRM, GridHRMConfig
 from hrm.model.hrm import HRM
+from hrm.model.trm import TRM, TRMConfig, TRMMLPConfig
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
                  "HRM ACT v1 as released: transformer levels with global attention"),
     Architecture("grid-hrm", GridHRMConfig, GridHRM,
                  "HRM with 3x3 grid mixing: one model for grids of any size"),
+    Architecture("trm", TRMConfig, TRM,
+                 "TRM: one 2-layer attention network recursing on an answer and a latent"),
+    Architecture("trm-mlp", TRMMLPConfig, TRM,
+                 "TRM with an MLP across positions instead of attention (small fixed grids)"),
 )}
 DEFAULT_ARCHITECTURE = "hrm"  # what a config without a name is (bundles predating names)
 

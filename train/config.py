@@ -214,7 +214,8 @@ def build_config(task: str, data: str | Path, out: str | Path, *, preset: str | 
     except (TypeError, ValueError) as exc:
         raise TrainingError(f"model: {exc}") from None
     return TrainConfig(task=task, data=str(data), out=str(Path(out).resolve()),
-                       recipe=recipe or recipe_for(task), architecture=model.to_dict(),
+                       recipe=recipe or recipe_for(task, model.name),
+                       architecture=model.to_dict(),
                        preset=preset, init_from=record, **settings)
 
 

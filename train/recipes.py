@@ -14,6 +14,11 @@ per-task commands of its README (Sudoku-Extreme-1k and Maze-30x30-Hard-1k on 8 G
 `lr_min_ratio` 1.0 means a constant rate after the warm-up (the original never overrides it
 for these tasks). Its single-GPU Sudoku command uses a global batch of 384 with lr and
 puzzle-embedding lr 7e-5: `--batch-size 384 --lr 7e-5 --puzzle-emb-lr 7e-5`.
+
+TRM's recipes (`trm`, `trm-mlp`) are the commands of the TRM authors' README on top of the
+same `config/cfg_pretrain.yaml` defaults: everything as above, plus an EMA of the weights
+(decay 0.999) for every task, and 50000 epochs with an evaluation every 5000 for Sudoku
+and mazes (ARC keeps 100000 and 10000).
 """
 
 from __future__ import annotations
@@ -68,10 +73,20 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def recipe_for(task: str) -> Recipe:
+_TRM_PUZZLES = replace(_PUZZLES, epochs=50000, eval_interval=5000, ema=0.999)
+
+# Architectures trained by another recipe than HRM's; a missing task falls back to RECIPES.
+ARCHITECTURE_RECIPES: dict[str, dict[str, Recipe]] = {
+    arch: {"arc": Recipe(ema=0.999), "sudoku": _TRM_PUZZLES, "maze": _TRM_PUZZLES}
+    for arch in ("trm", "trm-mlp")
+}
+
+
+def recipe_for(task: str, architecture: str | None = None) -> Recipe:
+    """The default recipe of `task` for `architecture` (None: HRM's)."""
     if task not in RECIPES:
         raise TrainingError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
-    return RECIPES[task]
+    return ARCHITECTURE_RECIPES.get(architecture or "", {}).get(task, RECIPES[task])
 
 
 # ----------------------------------------------------------------------------------------
