@@ -1,0 +1,83 @@
+"""Held-out accuracy of the grid-hrm maze run by maze size and kind, with `hrm solve`'s
+engine (the Solver: adaptive halting, the size-derived budget, attempts).
+
+    python wip/maze-grid/eval_sizes.py RUN_OR_BUNDLE HELD_OUT [--sizes 9 15 30] [--limit 50]
+
+A run folder is read from its latest checkpoint. Prints one row per (kind, size): solved in
+one rollout, solved within 8 attempts, mean segments of the first rollout, s per maze.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hrm.datasets.tasks import Puzzle, get_task
+from hrm.inference.solver import Solver
+from hrm.model import load_bundle
+from hrm.model.architectures import build_model
+from hrm.train.checkpoint import CheckpointReader
+from hrm.train.config import read_run_config
+
+
+def load(path: Path):
+    if (path / "checkpoint.safetensors").is_file():
+        config, _ = read_run_config(path)
+        reader = CheckpointReader(path / "checkpoint.safetensors")
+        model = build_model(config.model_config)
+        model.load_state_dict(reader.tensors("model/"))
+        return model.eval(), reader.state.get("step")
+    model, info = load_bundle(path)
+    return model, info.provenance.get("step")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model", type=Path)
+    parser.add_argument("held_out", type=Path)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[9, 15, 20, 30, 40, 60])
+    parser.add_argument("--kinds", nargs="*", default=["walls", "corridors"])
+    parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--attempts", type=int, default=8)
+    parser.add_argument("--max-segments", type=int, default=None)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model, step = load(args.model)
+    task = get_task("maze")
+    rows = []
+    print(f"step {step}")
+    for kind in args.kinds:
+        for size in args.sizes:
+            data = np.load(args.held_out / f"{kind}-{size}.npz")
+            puzzles = [Puzzle("maze", p, f"{kind}-{size}", i + 1, "grid", a)
+                       for i, (p, a) in enumerate(zip(data["puzzles"][: args.limit],
+                                                      data["answers"][: args.limit],
+                                                      strict=True))]
+            one = Solver(model, task, halt="adaptive", max_segments=args.max_segments,
+                         batch_size=32)
+            started = time.perf_counter()
+            first = one.solve(puzzles)
+            seconds = (time.perf_counter() - started) / len(puzzles)
+            more = Solver(model, task, halt="adaptive", max_segments=args.max_segments,
+                          batch_size=32, attempts=args.attempts).solve(puzzles)
+            row = {"kind": kind, "size": size, "n": len(puzzles),
+                   "one_rollout": sum(r.solved for r in first),
+                   "attempts": sum(r.solved for r in more),
+                   "mean_segments": float(np.mean([r.segments for r in first])),
+                   "seconds_per_maze": seconds}
+            rows.append(row)
+            print(f"{kind:9} {size:3}x{size:<3} one {row['one_rollout']:3}/{row['n']}  "
+                  f"within {args.attempts}: {row['attempts']:3}/{row['n']}  "
+                  f"segments {row['mean_segments']:5.1f}  {seconds:.2f} s/maze", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"step": step, "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

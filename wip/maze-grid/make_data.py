@@ -1,0 +1,85 @@
+"""Mixed-size maze data for the grid-hrm maze run (both kinds, long and short paths).
+
+    python wip/maze-grid/make_data.py OUT [--train 60000] [--canvas 16]
+
+OUT/data: a built dataset (train + test) whose mazes of 5..canvas a side (rectangles too)
+sit in the top-left corner of a canvas x canvas square, padded with token 0.
+OUT/held-out/<kind>-<size>.npz: square held-out sets (puzzles, answers) for larger sizes.
+Every maze has its own random stream (kind, shape, seed, index): seed 1 is train, 2 test,
+3 held-out.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from hrm.datasets import maze, maze_kinds
+from hrm.datasets.format import DatasetMetadata, SplitBuilder, write_dataset
+
+
+def draw(seed: int, index: int, canvas: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng([seed, index])
+    kind = maze_kinds.KINDS[index % 2]
+    h, w = (int(v) for v in rng.integers(5, canvas + 1, size=2))
+    # A third each: any path, a path of about the perimeter, a long one.
+    band = index // 2 % 3
+    min_path = [0, (h + w) // 2, int(1.2 * (h + w))][band]
+    min_path = min(min_path, h * w // 4)
+    return maze_kinds.make(kind, h, w, seed, index, min_path=min_path)
+
+
+def split(seed: int, count: int, canvas: int) -> tuple[DatasetMetadata, dict]:
+    builder = SplitBuilder()
+    for i in range(count):
+        puzzle, answer = draw(seed, i, canvas)
+        q = np.zeros((canvas, canvas), np.uint8)
+        a = np.zeros((canvas, canvas), np.uint8)
+        h, w = puzzle.shape
+        q[:h, :w] = puzzle + 1
+        a[:h, :w] = answer + 1
+        builder.add_puzzle([(q, a)])
+        builder.end_group()
+    sets = {"all": builder.build(np.uint8, canvas * canvas)}
+    meta = DatasetMetadata(pad_id=0, ignore_label_id=0, blank_identifier_id=0,
+                           vocab_size=maze.VOCAB_SIZE, seq_len=canvas * canvas,
+                           num_puzzle_identifiers=1, total_groups=count,
+                           mean_puzzle_examples=1)
+    return meta, sets
+
+
+def held_out(out: Path, count: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for kind in maze_kinds.KINDS:
+        for size, min_path in ((9, 0), (15, 20), (20, 40), (30, 110), (40, 150), (60, 230)):
+            path = out / f"{kind}-{size}.npz"
+            if path.exists():
+                continue
+            pairs = [maze_kinds.make(kind, size, size, 3, i, min_path=min_path)
+                     for i in range(count)]
+            np.savez_compressed(path, puzzles=np.stack([p for p, _ in pairs]),
+                                answers=np.stack([a for _, a in pairs]))
+            print("wrote", path, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--train", type=int, default=60000)
+    parser.add_argument("--test", type=int, default=1000)
+    parser.add_argument("--held-out", type=int, default=100)
+    parser.add_argument("--canvas", type=int, default=16)
+    args = parser.parse_args()
+    data = args.out / "data"
+    if not data.exists():
+        splits = {"train": split(1, args.train, args.canvas),
+                  "test": split(2, args.test, args.canvas)}
+        write_dataset(data, splits, ["<blank>"])
+        print("wrote", data, flush=True)
+    held_out(args.out / "held-out", args.held_out)
+
+
+if __name__ == "__main__":
+    main()
