@@ -96,10 +96,14 @@ class Runner(Protocol):
     device: str
     halt: str  # "adaptive" or "max"
     halting: str  # the model's rule: "q-learning" or "halt-only" (q_continue fixed)
-    budget: int  # the most segments a rollout runs
+    budget: int  # the most segments a rollout runs (of a trained-size puzzle)
 
     def check(self, puzzle: Puzzle) -> None:
         """Raise PuzzleParseError if the puzzle cannot run on this model."""
+
+    def budget_for(self, puzzle: Puzzle) -> int:
+        """The most segments this puzzle's rollout runs (more for a large maze on a model of
+        any size)."""
 
     def rollout(self, puzzles: Sequence[Puzzle]) -> Iterator[tuple[int, Segment]]:
         """(position in `puzzles`, segment) for every puzzle computed in every segment."""

@@ -50,6 +50,9 @@ class ScriptedRunner:
     def check(self, puzzle: Puzzle) -> None:
         pass
 
+    def budget_for(self, puzzle: Puzzle) -> int:
+        return self.budget
+
     def rollout(self, puzzles: Sequence[Puzzle]) -> Iterator[tuple[int, Segment]]:
         for row, puzzle in enumerate(puzzles):
             task = get_task(puzzle.task)
