@@ -305,7 +305,7 @@ def _require_gpus(gpus: int, device: str) -> None:
 def _standard_dataset(task: str, options: dict[str, Any]) -> Path:
     """TASK's standard dataset, once the devices asked for are known to be here: a
     machine that cannot train should not download first."""
-    from hrm.train.distributed import resolve_device
+    from hrm.train.distributed import World, resolve_device
     from hrm.train.standard_data import standard_dataset
 
     device = options["device"] or "auto"
@@ -313,7 +313,8 @@ def _standard_dataset(task: str, options: dict[str, Any]) -> Path:
         _require_gpus(options["gpus"], device)
     else:
         resolve_device(device)
-    quiet = bool(options["quiet"])
+    # Under torchrun every rank gets here; rank 0 speaks, the others wait on its build.
+    quiet = bool(options["quiet"]) or not (World.from_env() or World()).is_main
 
     def say(text: str) -> None:
         if not quiet:

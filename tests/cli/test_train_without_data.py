@@ -223,3 +223,32 @@ def test_two_trainings_at_once_fetch_and_build_once(server, hrm_home, tmp_path):
     assert sum("It is not built yet" in err for err in errs) == 1, errs
     assert sum("built in the cache" in err for err in errs) == 1, errs
     assert len(server.requests_for(HF.format("sudoku-extreme", "train.csv"))) == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux pty")
+def test_on_a_terminal_the_download_and_the_build_show_progress(server, tmp_path):
+    import pty
+
+    serve_sudoku(server)
+    master, terminal = pty.openpty()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TERM": "xterm", "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hrm_cli", "train", "sudoku", "--out", str(tmp_path / "run"),
+         *TINY], env=env, stdout=subprocess.PIPE, stderr=terminal)
+    os.close(terminal)
+    screen = b""
+    while True:  # drain the terminal, or the child blocks on it; EIO once it is closed
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    assert process.wait(timeout=300) == 0, screen.decode(errors="replace")[-3000:]
+    text = screen.decode(errors="replace")
+    assert "sudoku-extreme/train.csv" in text  # the download's bar
+    assert "building" in text and "6/6" in text  # the build's bar, to the last puzzle
+    assert "It is not built yet" in text
