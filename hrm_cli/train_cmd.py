@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -333,21 +334,19 @@ class _LazyBar:
 
     def __init__(self, quiet: bool) -> None:
         self._quiet = quiet
-        self._context: Any = None
+        self._stack = ExitStack()
         self._progress: Any = None
         self._task: Any = None
 
     def update(self, done: int, total: int | None) -> None:
         if self._progress is None:
-            self._context = progress_bar(self._quiet)
-            self._progress = self._context.__enter__()
+            self._progress = self._stack.enter_context(progress_bar(self._quiet))
             self._task = self._progress.add_task("building", total=total)
         self._progress.update(self._task, completed=done, total=total)
 
     def close(self) -> None:
-        if self._context is not None:
-            self._context.__exit__(None, None, None)
-            self._context = self._progress = None
+        self._stack.close()
+        self._progress = None
 
 
 def architecture_options(options: dict[str, Any]) -> dict[str, Any]:
