@@ -41,16 +41,24 @@ def standard_dataset(task: str, *, say: Say, quiet: bool = False,
     if is_built(folder):
         say(f"training on {spec.title}, built in the cache: {folder}")
         return folder
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     # Beside the source folders, not inside: a zip source is renamed into place whole.
-    lock = cache_root() / "datasets" / f".{spec.name}.build.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock)):  # torchrun's ranks, or two shells: one fetches and builds
+    path = cache_root() / "datasets" / f".{spec.name}.build.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))  # torchrun's ranks, or two shells: one fetches and builds
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        say(f"another hrm process is fetching or building {spec.name}; waiting for it")
+        lock.acquire()
+    try:
         if is_built(folder):
             say(f"training on {spec.title}, built in the cache: {folder}")
         else:
             _fetch_and_build(task, spec, folder, say, quiet, build_progress)
+    finally:
+        lock.release()
     return folder
 
 
@@ -66,7 +74,8 @@ def _fetch_and_build(task: str, spec: StandardData, folder: Path, say: Say, quie
         for name in missing:
             fetch(name, quiet=quiet)
     except DownloadError as exc:
-        raise TrainingError(unavailable_message(task, spec, missing, exc)) from None
+        still_missing = [name for name in missing if not is_fetched(name)]
+        raise TrainingError(unavailable_message(task, spec, still_missing, exc)) from None
     started = time.monotonic()
     _build(task, spec, folder, build_progress)
     say(f"built {folder.name} in {time.monotonic() - started:.0f} s")

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import select
 import subprocess
 import sys
 import zipfile
@@ -252,3 +253,31 @@ def test_on_a_terminal_the_download_and_the_build_show_progress(server, tmp_path
     assert "sudoku-extreme/train.csv" in text  # the download's bar
     assert "building" in text and "6/6" in text  # the build's bar, to the last puzzle
     assert "It is not built yet" in text
+
+
+def test_a_build_under_way_elsewhere_is_waited_for(server, hrm_home, tmp_path):
+    from filelock import FileLock
+
+    serve_mazes(server)
+    lock = FileLock(str(hrm_home / "datasets" / ".maze-30x30-hard-1k.build.lock"))
+    (hrm_home / "datasets").mkdir(parents=True)
+    process = None
+    try:
+        with lock:  # as another process fetching and building would hold it
+            process = subprocess.Popen(
+                [sys.executable, "-m", "hrm_cli", "train", "maze", "--out",
+                 str(tmp_path / "run"), *TINY], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            # Bounded: a process that waits without a word must fail, not hang, the test.
+            assert select.select([process.stderr], [], [], 120)[0], "nothing said in 120 s"
+            first = process.stderr.readline()
+            assert first == ("another hrm process is fetching or building "
+                             "maze-30x30-hard-1k; waiting for it\n")
+            assert server.requests == []
+        stdout, err = process.communicate(timeout=300)
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert stdout.strip() == str(tmp_path / "run")
+    assert "It is not built yet: fetching maze-30x30-hard-1k" in err
