@@ -67,16 +67,19 @@ def test_the_quick_start_is_read_with_its_outputs():
 def fake_readme(output: str) -> str:
     return ("# t\n\n## Two commands\n\n```bash\nmkdir made-by-setup \\\n  && echo set up\n```\n\n"
             "```bash\ntrue\n```\n\n## Quick start (offline)\n\n```console\n"
-            "$ hrm datasets info data/x\n" + output + "\n$ hrm solve x \\\n    y\nanything\n"
+            "$ hrm datasets info data/x\n" + output + "\n$ hrm solve x \\\n    y | cat\n"
+            "anything\n"
             "```\n\n## Next\n")
 
 
 @pytest.fixture
 def stand_in_hrm(tmp_path) -> dict[str, str]:
-    """An `hrm` on PATH that prints its arguments (and a padded line, as rich does)."""
+    """An `hrm` on PATH that prints its arguments (padded, as rich pads a centred title)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "hrm").write_text('#!/bin/sh\necho "hrm $*  "\n')
+    # `hrm solve` exits 3, as when some puzzles stay unsolved; `datasets fail` exits 1.
+    (bin_dir / "hrm").write_text('#!/bin/sh\necho "hrm $*  "\n[ "$1" = solve ] && exit 3\n'
+                                 '[ "$2" = fail ] && exit 1\nexit 0\n')
     (bin_dir / "hrm").chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
@@ -90,7 +93,7 @@ def test_the_check_script_runs_setup_then_each_command(tmp_path, stand_in_hrm):
     assert done.stdout.splitlines() == [
         "$ mkdir made-by-setup && echo set up", "set up",
         "$ hrm datasets info data/x", "hrm datasets info data/x",
-        "$ hrm solve x y", "hrm solve x y  "]
+        "$ hrm solve x y | cat", "hrm solve x y  "]
 
 
 def test_the_check_script_stops_where_an_output_differs_from_readme(tmp_path, stand_in_hrm):
@@ -121,3 +124,10 @@ def test_the_fresh_copy_holds_what_a_clone_holds(tmp_path):
     again = subprocess.run(["bash", str(SCRIPTS / "fresh_checkout.sh"), str(dest)],
                            capture_output=True, text=True)
     assert again.returncode == 2 and "does not exist yet" in again.stderr
+
+
+def test_an_hrm_datasets_command_that_fails_stops_the_check(tmp_path, stand_in_hrm):
+    readme = fake_readme("hrm datasets info data/x").replace("datasets info", "datasets fail")
+    done = subprocess.run(["bash", "-c", readme_commands.check_script(readme)], cwd=tmp_path,
+                          env=stand_in_hrm, capture_output=True, text=True)
+    assert done.returncode == 1 and "hrm solve" not in done.stdout
