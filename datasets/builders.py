@@ -288,7 +288,9 @@ def build_from_csv(
             # `hrm eval --attempts` crops the mazes back, to retry them as `hrm solve` does.
             notes[f"{split_name}/{CANVAS_FILE}"] = canvas_note(canvas, (side, side))
         is_train = split_name == "train"
-        total = len(data.questions) if not (is_train and subsample) else subsample
+        total = len(data.questions)
+        if is_train and subsample:  # a subsample above the rows keeps them all
+            total = min(subsample, total)
 
         def report(done: int, split_name: str = split_name, total: int = total) -> None:
             if progress:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -197,6 +198,8 @@ _runtime_options = _options(
 @click.command(
     epilog="""\b
 Examples:
+  hrm train sudoku                     # Sudoku-Extreme-1k, fetched and built on first use
+  hrm train maze --gpus 4              # Maze-Hard on 4 GPUs
   hrm train sudoku --data data/sudoku-extreme-1k-aug-1000
   hrm train sudoku --data data/sudoku-extreme-1k-aug-1000 --batch-size 384 --lr 7e-5 \\
       --puzzle-emb-lr 7e-5                                  # the original single-GPU run
@@ -216,7 +219,10 @@ end, model/ (a bundle for `hrm solve` / `hrm eval`). Ctrl-C writes a checkpoint 
 )
 @click.argument("task", type=click.Choice(TASKS), required=False)
 @click.option("--data", type=click.Path(file_okay=False),
-              help="Built dataset folder (`hrm datasets build`).")
+              help="Built dataset folder (`hrm datasets build`) [the task's standard dataset "
+                   "from the cache, fetched and built on first use: Sudoku-Extreme with "
+                   "1,000 puzzles x 1,000 augmentations, Maze-Hard, ARC-AGI-1 with "
+                   "ConceptARC].")
 @click.option("--out", "-o", type=click.Path(file_okay=False),
               help="Run folder [runs/<task>-<date>-<time>].")
 @click.option("--resume", type=click.Path(file_okay=False), metavar="RUN_DIR",
@@ -234,6 +240,9 @@ def train(ctx: click.Context, task: str | None, data: str | None, out: str | Non
           resume: str | None, init_from: str | None, **options: Any) -> None:
     """Train an HRM on a built dataset, with the original recipe for TASK.
 
+    Without --data, TASK's standard dataset as the paper trained on it: the one built in
+    the cache, else the sources are fetched (with progress) and built there first.
+
     Defaults follow the paper's release per task (AdamATan2 + sign-SGD puzzle embeddings,
     warm-up, global batch 768, ACT with up to 16 segments); every value is an option.
     """
@@ -247,8 +256,9 @@ def train(ctx: click.Context, task: str | None, data: str | None, out: str | Non
                                    "from its checkpoint")
         config = _resumed_config(task, data, out, resume, options, given)
     else:
-        if task is None or data is None:
-            raise click.UsageError("give TASK and --data DIR (or --resume RUN_DIR)")
+        if task is None:
+            raise click.UsageError("give TASK (with --data DIR, or none for the task's "
+                                   "standard dataset), or --resume RUN_DIR")
         config = _new_config(task, data, out, options, init_from, given)
     time_limit = options.pop("time_limit")
     deadline = started + time_limit if time_limit else None
@@ -263,7 +273,7 @@ def _run(config: TrainConfig, resume: bool, options: dict[str, Any],
          given: set[str], deadline: float | None) -> TrainOutcome | None:
     """Train in this process (alone or as a torchrun rank) or through our launcher.
     None: the launched workers were interrupted before reporting back."""
-    from hrm.train.distributed import LaunchSpec, World, launch, require_cuda, resolve_device
+    from hrm.train.distributed import LaunchSpec, World, launch, resolve_device
     from hrm.train.logs import check_loggers
     from hrm.train.loop import launched_worker, train
 
@@ -273,10 +283,7 @@ def _run(config: TrainConfig, resume: bool, options: dict[str, Any],
                                "--nnodes/--node-rank/--rdzv-endpoint")
     nproc = options["gpus"] or options["nproc"] or 1
     if options["gpus"]:
-        if config.device not in ("auto", "cuda"):
-            raise click.UsageError(f"--gpus runs CUDA workers, not --device {config.device}; "
-                                   "for CPU workers use --nproc N --device cpu")
-        require_cuda(f"--gpus {options['gpus']}", options["gpus"])
+        _require_gpus(options["gpus"], config.device)
         config.device = "cuda"
     launched = external is None and (nproc > 1 or options["nnodes"] > 1)
     if launched:  # every worker gets the same device kind, resolved here
@@ -298,13 +305,68 @@ def _run(config: TrainConfig, resume: bool, options: dict[str, Any],
     return _merge_outcomes(outcomes)
 
 
+def _require_gpus(gpus: int, device: str) -> None:
+    from hrm.train.distributed import require_cuda
+
+    if device not in ("auto", "cuda"):
+        raise click.UsageError(f"--gpus runs CUDA workers, not --device {device}; "
+                               "for CPU workers use --nproc N --device cpu")
+    require_cuda(f"--gpus {gpus}", gpus)
+
+
+def _standard_dataset(task: str, options: dict[str, Any]) -> Path:
+    """TASK's standard dataset, once the devices asked for are known to be here: a
+    machine that cannot train should not download first."""
+    from hrm.train.distributed import World, resolve_device
+    from hrm.train.standard_data import standard_dataset
+
+    device = options["device"] or "auto"
+    if options["gpus"]:
+        _require_gpus(options["gpus"], device)
+    else:
+        resolve_device(device)
+    # Under torchrun every rank gets here; rank 0 speaks, the others wait on its build.
+    quiet = bool(options["quiet"]) or not (World.from_env() or World()).is_main
+
+    def say(text: str) -> None:
+        if not quiet:
+            stderr_console().print(text, highlight=False, markup=False, soft_wrap=True)
+
+    bar = _LazyBar(quiet)
+    try:
+        return standard_dataset(task, say=say, quiet=quiet, build_progress=bar.update)
+    finally:
+        bar.close()
+
+
+class _LazyBar:
+    """A build progress bar that starts on its first update: downloads draw their own bars
+    before it, and rich shows one live display at a time."""
+
+    def __init__(self, quiet: bool) -> None:
+        self._quiet = quiet
+        self._stack = ExitStack()
+        self._progress: Any = None
+        self._task: Any = None
+
+    def update(self, done: int, total: int | None) -> None:
+        if self._progress is None:
+            self._progress = self._stack.enter_context(progress_bar(self._quiet))
+            self._task = self._progress.add_task("building", total=total)
+        self._progress.update(self._task, completed=done, total=total)
+
+    def close(self) -> None:
+        self._stack.close()
+        self._progress = None
+
+
 def architecture_options(options: dict[str, Any]) -> dict[str, Any]:
     """The HRMConfig fields the parsed `hrm train` options set (unset ones are None)."""
     return {field: options[name] for name, field in MODEL_OPTIONS.items()
             if options[name] is not None}
 
 
-def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
+def _new_config(task: str, data: str | None, out: str | None, options: dict[str, Any],
                 init_from: str | None, given: set[str]) -> TrainConfig:
     from hrm.train.config import build_config
     from hrm.train.distributed import World
@@ -331,6 +393,8 @@ def _new_config(task: str, data: str, out: str | None, options: dict[str, Any],
     # share the file system and see it already).
     if (World.from_env() or World()).is_main and options["nnodes"] == 1:
         check_new_run_dir(run_dir)
+    if data is None:
+        data = str(_standard_dataset(task, options))
     config = build_config(task, data, run_dir, preset=options["preset"],
                           architecture=architecture, init_from=init_from, **settings)
     # The recipe is the architecture's (known only now for --init-from), then the options.

@@ -10,7 +10,8 @@
 # Results: $OUT/compare.json (one entry per preset) and each run's metrics.jsonl.
 # Knobs (environment): PFLOP (training FLOPs per preset, 1e15), BUDGET (seconds in all,
 # shared out as a --time-limit backstop), AUG, BATCH, LR, WARMUP_FRACTION, COMMON
-# (architecture flags every preset gets), DEVICE, COMPILE, WORK.
+# (architecture flags every preset gets), DEVICE, COMPILE, WORK, PYTHON (the interpreter
+# with hrm, or with torch when a .whl folder brings hrm; default: the `hrm` on PATH's).
 set -u
 T0=$(date +%s)
 [ $# -ge 2 ] || { echo "usage: [DATA_DIR=...] [OUT=...] bash $0 PRESET PRESET..." >&2; exit 2; }
@@ -41,7 +42,7 @@ $HRM datasets build "$DATA_DIR/sudoku-train.csv" --test "$DATA_DIR/sudoku-test.c
 # one `hrm train sudoku --preset PRESET $COMMON` builds on this data: its own option parsing
 # and build_config, so every architecture flag in COMMON counts.
 plan() {  # PRESET -> "STEPS FLOP_PER_STEP PARAMETERS"
-  python3 - "$1" "$REPO/benchmarks" "$WORK/data" "$COMMON" "$BATCH" "$PFLOP" <<'EOF'
+  "$PYTHON" - "$1" "$REPO/benchmarks" "$WORK/data" "$COMMON" "$BATCH" "$PFLOP" <<'EOF'
 import shlex
 import sys
 
@@ -68,7 +69,7 @@ RESULTS="$OUT/compare.jsonl"
 REMAINING=$#
 for preset in "$@"; do
   read -r STEPS FLOPS PARAMS < <(plan "$preset") || { say "no plan for $preset"; exit 1; }
-  WARMUP=$(python3 -c "print(max(1, round($STEPS * $WARMUP_FRACTION)))")
+  WARMUP=$("$PYTHON" -c "print(max(1, round($STEPS * $WARMUP_FRACTION)))")
   LIMIT=$(( $(left) / REMAINING - 15 ))
   RUN="$WORK/run-$preset"
   rm -rf "$RUN"
@@ -80,7 +81,7 @@ for preset in "$@"; do
   rc=$?
   say "$preset: hrm train exited $rc"
   $HRM eval "$RUN" --max-segments 16 --device "$DEVICE" --format json -q > "$WORK/eval-$preset.json"
-  python3 - "$preset" "$PARAMS" "$FLOPS" "$STEPS" "$rc" "$RUN" "$WORK/eval-$preset.json" \
+  "$PYTHON" - "$preset" "$PARAMS" "$FLOPS" "$STEPS" "$rc" "$RUN" "$WORK/eval-$preset.json" \
       >> "$RESULTS" <<'EOF'
 import json, statistics, sys
 preset, params, flops, steps, rc, run, report = sys.argv[1:]
@@ -99,7 +100,7 @@ EOF
   cp "$RUN/metrics.jsonl" "$OUT/metrics-$preset.jsonl" 2>/dev/null
   REMAINING=$(( REMAINING - 1 ))
 done
-python3 -c "import json, sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])], indent=1))" \
+"$PYTHON" -c "import json, sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])], indent=1))" \
   "$RESULTS" > "$OUT/compare.json"
 cat "$OUT/compare.json"
 say "done"

@@ -13,9 +13,10 @@
 # `hrm train --init-from` (fresh optimizer and schedule, a warm restart).
 #
 #   DATA_DIR=gen OUT=gpu-out bash scripts/train_default.sh sudoku
-#   DATA_DIR=gen OUT=gpu-out INIT=prev/model bash scripts/train_default.sh maze
+#   PYTHON=python3 DATA_DIR=gen OUT=gpu-out INIT=prev/model bash scripts/train_default.sh maze
 #
-# Knobs (environment): BUDGET seconds in all, INIT, AUG, DEVICE, MODEL (architecture flags),
+# Knobs (environment): PYTHON (the interpreter with hrm, or with torch when a .whl folder
+# brings hrm; default: the one the `hrm` on PATH runs), BUDGET seconds in all, INIT, AUG, DEVICE, MODEL (architecture flags),
 # BATCH, LR, WARMUP, COMPILE, CAL, P1MAX, RESERVE, WORK, GEN_TRAIN/GEN_TEST (maze counts when
 # generating), EASY (mazes: this many of any path length, seed 204, join the hard training
 # set; the test set stays hard), HALTING (q-learning or halt-only: `hrm train --halting`,
@@ -54,7 +55,7 @@ OUT=$(cd "$OUT" && pwd)
 . "$(dirname "$0")/device_session.sh"  # log, now/left/say, the wheel, $HRM
 cd "$WORK"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv 2>/dev/null
-python3 -c "import torch, hrm.model; print('torch', torch.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name())"
+"$PYTHON" -c "import torch, hrm.model; print('torch', torch.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name())"
 nproc; free -g | head -2
 
 if [ "$TASK" = maze ]; then  # seeds 201 (train) and 202 (test): never the same maze
@@ -99,7 +100,7 @@ TRAIN_ARGS="--data $WORK/data -o $RUN $MODEL $START_FROM $HALTING --batch-size $
   --checkpoint-interval 2000 --log-interval 10 --device $DEVICE"
 
 ckpt_step() {
-  python3 -c "import sys; from hrm.train.checkpoint import CheckpointReader; print(CheckpointReader(sys.argv[1]).state['step'])" "$RUN/checkpoint.safetensors"
+  "$PYTHON" -c "import sys; from hrm.train.checkpoint import CheckpointReader; print(CheckpointReader(sys.argv[1]).state['step'])" "$RUN/checkpoint.safetensors"
 }
 
 # Phase 1: calibration. Train until CAL seconds of steps are logged after the first
@@ -107,7 +108,7 @@ ckpt_step() {
 CAL=${CAL:-30}
 P1MAX=${P1MAX:-240}
 rate_info() {  # prints "RATE STEP_SPAN" from metrics.jsonl, or nothing
-  python3 - "$RUN/metrics.jsonl" <<'EOF2' 2>/dev/null
+  "$PYTHON" - "$RUN/metrics.jsonl" <<'EOF2' 2>/dev/null
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 if len(rows) >= 3:
@@ -129,7 +130,7 @@ phase1() {
       FIRST_ROW=$(( $(now) - started )); say "first metrics after ${FIRST_ROW}s"
     fi
     info=$(rate_info)
-    if [ -n "$info" ] && python3 -c "import sys; sys.exit(0 if float('$info'.split()[1]) >= $CAL else 1)"; then
+    if [ -n "$info" ] && "$PYTHON" -c "import sys; sys.exit(0 if float('$info'.split()[1]) >= $CAL else 1)"; then
       say "calibrated: $info"; kill -TERM "$pid"; break
     fi
     sleep 2
@@ -148,7 +149,7 @@ if [ -n "${STEPS_PER_S:-}" ]; then
   # The step rate is known (an earlier session's log): one run, no calibration stop and
   # no second compile. STARTUP_S: seconds to the first step (the compile).
   rm -rf "$RUN"
-  TOTAL=$(python3 -c "print(int(0.95 * $STEPS_PER_S * max(0, $(left) - $RESERVE - ${STARTUP_S:-50})))")
+  TOTAL=$("$PYTHON" -c "print(int(0.95 * $STEPS_PER_S * max(0, $(left) - $RESERVE - ${STARTUP_S:-50})))")
   LIMIT=$(( $(left) - 20 ))
   say "one run at $STEPS_PER_S steps/s: $HRM train $TASK $TRAIN_ARGS $COMPILE --steps $TOTAL --time-limit $LIMIT"
   $HRM train "$TASK" $TRAIN_ARGS $COMPILE --steps "$TOTAL" --time-limit "$LIMIT"; rc=$?
@@ -168,7 +169,7 @@ else
     info=$(rate_info); RATE=${info%% *}; RATE=${RATE:-${DEFAULT_RATE:-5}}
     STARTUP=${FIRST_ROW:-60}
     AVAIL=$(( $(left) - RESERVE - STARTUP ))
-    TOTAL=$(python3 -c "print(int($STEP + 0.95 * ${RATE_MULT:-1} * $RATE * max(0, $AVAIL)))")
+    TOTAL=$("$PYTHON" -c "print(int($STEP + 0.95 * ${RATE_MULT:-1} * $RATE * max(0, $AVAIL)))")
     say "phase 1 stopped at step $STEP; $RATE steps/s; restart ~${STARTUP}s; ${AVAIL}s to train -> --steps $TOTAL"
     if [ "$TOTAL" -gt "$STEP" ]; then
       LIMIT=$(( $(left) - 20 ))

