@@ -78,6 +78,14 @@ class RolloutStep:
         return self.logits.argmax(-1)
 
 
+def halting_logits(q: torch.Tensor, halting: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(q_halt, q_continue) from the Q head's two float32 logits. With "halt-only",
+    continuing is worth a constant 0, so every rule that compares q_halt with q_continue
+    (training, rollouts, evaluation, the TUI) halts at q_halt > 0."""
+    q_continue = q[:, 1] if halting == "q-learning" else torch.zeros_like(q[:, 1])
+    return q[:, 0], q_continue
+
+
 def hierarchical_recurrence(z_H: torch.Tensor, z_L: torch.Tensor, x: torch.Tensor,
                             H_level: nn.Module, L_level: nn.Module, *, H_cycles: int,
                             L_cycles: int, gradient: str,
@@ -112,12 +120,15 @@ class ACTModel(nn.Module):
 
     A subclass defines `config` (with `halt_max_steps`, `halt_exploration_prob`, `halting`
     and `vocab_size`), the buffers `H_init` and `L_init` (the starting state of every
-    position), `initial_state`, `_segment_eager`, `check_inputs` and `check_identifiers`.
+    position), `puzzle_emb` (None without one), `initial_state` and `_segment_eager`;
+    `takes_seq_len` and `expected_shape`
+    when it takes other lengths than its config's.
     """
 
     config: Any
     H_init: torch.Tensor
     L_init: torch.Tensor
+    puzzle_emb: nn.Module | None  # its rows are the puzzle identifiers; None: unused
     any_size: bool = False
     """True when one model takes grids of every size (`takes_seq_len` of any square)."""
 
@@ -136,12 +147,34 @@ class ACTModel(nn.Module):
                        puzzle_identifiers: torch.Tensor) -> SegmentOutput:
         raise NotImplementedError
 
+    def expected_shape(self) -> str:
+        """The input shape the model takes, as error messages name it."""
+        return f"(batch, {self.config.seq_len}) for this model (seq_len {self.config.seq_len})"
+
     def check_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
         """Validate a (batch, seq_len) batch of token ids; return it as long on the device."""
-        raise NotImplementedError
+        if inputs.ndim != 2 or not self.takes_seq_len(inputs.shape[1]):
+            raise ValueError(f"inputs must have shape {self.expected_shape()}, "
+                             f"got {tuple(inputs.shape)}")
+        if inputs.dtype.is_floating_point or inputs.dtype == torch.bool:
+            raise ValueError(f"inputs must be integer token ids, got {inputs.dtype}")
+        inputs = inputs.to(self.device, torch.long)
+        if inputs.numel() and (int(inputs.min()) < 0
+                               or int(inputs.max()) >= self.config.vocab_size):
+            raise ValueError(f"token ids must be in [0, {self.config.vocab_size})")
+        return inputs
 
     def check_identifiers(self, ids: torch.Tensor, size: int) -> torch.Tensor:
-        raise NotImplementedError
+        """Validate puzzle identifiers (one per input); unused without a puzzle embedding."""
+        ids = ids.to(self.device, torch.long).reshape(-1)
+        if ids.shape[0] != size:
+            raise ValueError(f"got {ids.shape[0]} puzzle identifiers for {size} inputs")
+        limit = self.config.num_puzzle_identifiers
+        if self.puzzle_emb is None or not ids.numel():
+            return ids
+        if int(ids.min()) < 0 or int(ids.max()) >= limit:
+            raise ValueError(f"puzzle identifiers must be in [0, {limit})")
+        return ids
 
     def takes_seq_len(self, seq_len: int) -> bool:
         """Whether a batch of `seq_len` tokens fits the model (the trained length here)."""

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrm.model.act import ACTModel, SegmentOutput, hierarchical_recurrence
+from hrm.model.act import ACTModel, SegmentOutput, halting_logits, hierarchical_recurrence
 from hrm.model.config import ModelConfig
 from hrm.model.layers import CastedEmbedding, CastedLinear, SwiGLU, rms_norm, trunc_normal_
 
@@ -215,23 +215,7 @@ class GridHRM(ACTModel):
         logits = self.lm_head(z_H)
         pooled = z_H.sum(1) / mask.sum(1).clamp(min=1)
         q = self.q_head(pooled).float()
-        q_continue = q[:, 1] if cfg.halting == "q-learning" else torch.zeros_like(q[:, 1])
-        return SegmentOutput(z_H, z_L, logits, q[:, 0], q_continue)
+        return SegmentOutput(z_H, z_L, logits, *halting_logits(q, cfg.halting))
 
-    def check_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        if inputs.ndim != 2 or not self.takes_seq_len(inputs.shape[1]):
-            raise ValueError("inputs must have shape (batch, side * side) for a grid model, "
-                             f"got {tuple(inputs.shape)}")
-        if inputs.dtype.is_floating_point or inputs.dtype == torch.bool:
-            raise ValueError(f"inputs must be integer token ids, got {inputs.dtype}")
-        inputs = inputs.to(self.device, torch.long)
-        if inputs.numel() and (int(inputs.min()) < 0
-                               or int(inputs.max()) >= self.config.vocab_size):
-            raise ValueError(f"token ids must be in [0, {self.config.vocab_size})")
-        return inputs
-
-    def check_identifiers(self, ids: torch.Tensor, size: int) -> torch.Tensor:
-        ids = ids.to(self.device, torch.long).reshape(-1)
-        if ids.shape[0] != size:
-            raise ValueError(f"got {ids.shape[0]} puzzle identifiers for {size} inputs")
-        return ids  # unused: a grid model has no puzzle embedding
+    def expected_shape(self) -> str:
+        return "(batch, side * side) for a grid model"

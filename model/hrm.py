@@ -27,6 +27,7 @@ from hrm.model.act import (
     RolloutStep,
     SegmentOutput,
     compile_model,
+    halting_logits,
     hierarchical_recurrence,
 )
 from hrm.model.config import HRMConfig
@@ -149,34 +150,4 @@ class HRM(ACTModel):
         logits = self.lm_head(z_H)[:, self.puzzle_emb_len:]
         # Halting is decided from the first position (the puzzle-embedding slot).
         q = self.q_head(z_H[:, 0]).float()
-        # "halt-only": continuing is worth a constant 0, so every rule that compares q_halt
-        # with q_continue (training, rollouts, evaluation, the TUI) halts at q_halt > 0.
-        q_continue = q[:, 1] if cfg.halting == "q-learning" else torch.zeros_like(q[:, 1])
-        return SegmentOutput(z_H, z_L, logits, q[:, 0], q_continue)
-
-    # ------------------------------------------------------------------------------------
-    # Input checks
-    # ------------------------------------------------------------------------------------
-    def check_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        if inputs.ndim != 2 or inputs.shape[1] != self.config.seq_len:
-            raise ValueError(f"inputs must have shape (batch, {self.config.seq_len}) for this "
-                             f"model (seq_len {self.config.seq_len}), got {tuple(inputs.shape)}")
-        if inputs.dtype.is_floating_point or inputs.dtype == torch.bool:
-            raise ValueError(f"inputs must be integer token ids, got {inputs.dtype}")
-        inputs = inputs.to(self.device, torch.long)
-        if inputs.numel() and (int(inputs.min()) < 0
-                               or int(inputs.max()) >= self.config.vocab_size):
-            raise ValueError(f"token ids must be in [0, {self.config.vocab_size})")
-        return inputs
-
-    def check_identifiers(self, ids: torch.Tensor, size: int) -> torch.Tensor:
-        ids = ids.to(self.device, torch.long).reshape(-1)
-        if ids.shape[0] != size:
-            raise ValueError(f"got {ids.shape[0]} puzzle identifiers for {size} inputs")
-        limit = self.config.num_puzzle_identifiers
-        if self.puzzle_emb is None or not ids.numel():
-            return ids  # identifiers are unused without a puzzle embedding
-        if int(ids.min()) < 0 or int(ids.max()) >= limit:
-            raise ValueError(f"puzzle identifiers must be in [0, {limit})")
-        return ids
-
+        return SegmentOutput(z_H, z_L, logits, *halting_logits(q, cfg.halting))

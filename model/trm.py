@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from hrm.model.act import ACTModel, SegmentOutput, hierarchical_recurrence
+from hrm.model.act import ACTModel, SegmentOutput, halting_logits, hierarchical_recurrence
 from hrm.model.config import ModelConfig
 from hrm.model.layers import (
     Attention,
@@ -326,31 +326,7 @@ class TRM(ACTModel):
                                        gradient=cfg.gradient, rope=rope)
         logits = self.lm_head(y)[:, cfg.prefix_len:]
         q = self.q_head(y[:, 0]).float()
-        q_continue = q[:, 1] if cfg.halting == "q-learning" else torch.zeros_like(q[:, 1])
-        return SegmentOutput(y, z, logits, q[:, 0], q_continue)
-
-    def check_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        if inputs.ndim != 2 or inputs.shape[1] != self.config.seq_len:
-            raise ValueError(f"inputs must have shape (batch, {self.config.seq_len}) for this "
-                             f"model (seq_len {self.config.seq_len}), got {tuple(inputs.shape)}")
-        if inputs.dtype.is_floating_point or inputs.dtype == torch.bool:
-            raise ValueError(f"inputs must be integer token ids, got {inputs.dtype}")
-        inputs = inputs.to(self.device, torch.long)
-        if inputs.numel() and (int(inputs.min()) < 0
-                               or int(inputs.max()) >= self.config.vocab_size):
-            raise ValueError(f"token ids must be in [0, {self.config.vocab_size})")
-        return inputs
-
-    def check_identifiers(self, ids: torch.Tensor, size: int) -> torch.Tensor:
-        ids = ids.to(self.device, torch.long).reshape(-1)
-        if ids.shape[0] != size:
-            raise ValueError(f"got {ids.shape[0]} puzzle identifiers for {size} inputs")
-        limit = self.config.num_puzzle_identifiers
-        if self.puzzle_emb is None or not ids.numel():
-            return ids  # identifiers are unused without a puzzle embedding
-        if int(ids.min()) < 0 or int(ids.max()) >= limit:
-            raise ValueError(f"puzzle identifiers must be in [0, {limit})")
-        return ids
+        return SegmentOutput(y, z, logits, *halting_logits(q, cfg.halting))
 
 
 # ----------------------------------------------------------------------------------------
