@@ -121,8 +121,7 @@ class ACTModel(nn.Module):
     A subclass defines `config` (with `halt_max_steps`, `halt_exploration_prob`, `halting`
     and `vocab_size`), the buffers `H_init` and `L_init` (the starting state of every
     position), `puzzle_emb` (None without one), `initial_state` and `_segment_eager`;
-    `takes_seq_len` and `expected_shape`
-    when it takes other lengths than its config's.
+    `takes_seq_len` and `expected_shape` when it takes other lengths than its config's.
     """
 
     config: Any

@@ -28,7 +28,14 @@ from torch import nn
 
 from hrm.model.act import ACTModel, SegmentOutput, halting_logits, hierarchical_recurrence
 from hrm.model.config import ModelConfig
-from hrm.model.layers import CastedEmbedding, CastedLinear, SwiGLU, rms_norm, trunc_normal_
+from hrm.model.layers import (
+    CastedEmbedding,
+    CastedLinear,
+    ReasoningLevel,
+    SwiGLU,
+    rms_norm,
+    trunc_normal_,
+)
 
 MIXERS = ("conv3", "dwconv3")
 
@@ -133,21 +140,6 @@ class GridBlock(nn.Module):
         return rms_norm(x + self.mlp(x), self.eps) * mask
 
 
-class GridLevel(nn.Module):
-    """One recurrent module (H or L): add the injected input to the state, then the blocks."""
-
-    def __init__(self, blocks: list[GridBlock]):
-        super().__init__()
-        self.layers = nn.ModuleList(blocks)
-
-    def forward(self, state: torch.Tensor, injection: torch.Tensor, mask: torch.Tensor,
-                side: int) -> torch.Tensor:
-        x = state + injection
-        for block in self.layers:
-            x = block(x, mask, side)
-        return x
-
-
 class GridHRM(ACTModel):
     """HRM with 3x3 grid mixing: one set of weights for grids of any size."""
 
@@ -163,8 +155,8 @@ class GridHRM(ACTModel):
         self.lm_head = CastedLinear(hidden, config.vocab_size, bias=False)
         self.q_head = CastedLinear(hidden, 2, bias=True)
         self.puzzle_emb = None  # the training loop's sparse optimizer looks for one
-        self.H_level = GridLevel([GridBlock(config) for _ in range(config.H_layers)])
-        self.L_level = GridLevel([GridBlock(config) for _ in range(config.L_layers)])
+        self.H_level = ReasoningLevel([GridBlock(config) for _ in range(config.H_layers)])
+        self.L_level = ReasoningLevel([GridBlock(config) for _ in range(config.L_layers)])
         self.register_buffer("H_init", trunc_normal_(torch.empty(hidden), std=1.0))
         self.register_buffer("L_init", trunc_normal_(torch.empty(hidden), std=1.0))
         with torch.no_grad():  # as HRM: an almost constant halting policy at first

@@ -7,6 +7,7 @@ layers), so one set of weights serves float32 on CPU and bfloat16 on GPU.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -172,15 +173,18 @@ class Block(nn.Module):
 
 
 class ReasoningLevel(nn.Module):
-    """One recurrent module (H or L): add the injected input to the state, then the blocks."""
+    """One recurrent module (H or L): add the injected input to the state, then the blocks.
 
-    def __init__(self, blocks: list[Block]):
+    Every architecture's levels are one of these; `block_args` (RoPE tables, a grid's mask
+    and side) go to each block as they are."""
+
+    def __init__(self, blocks: list[nn.Module]):
         super().__init__()
         self.layers = nn.ModuleList(blocks)
 
-    def forward(self, state: torch.Tensor, injection: torch.Tensor,
-                rope: RopeTables) -> torch.Tensor:
+    def forward(self, state: torch.Tensor, injection: torch.Tensor, *block_args: Any,
+                **block_kwargs: Any) -> torch.Tensor:
         x = state + injection
         for block in self.layers:
-            x = block(x, rope)
+            x = block(x, *block_args, **block_kwargs)
         return x

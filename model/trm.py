@@ -41,6 +41,7 @@ from hrm.model.layers import (
     Attention,
     CastedEmbedding,
     CastedLinear,
+    ReasoningLevel,
     RopeTables,
     RotaryEmbedding,
     SwiGLU,
@@ -236,21 +237,6 @@ class TRMBlock(nn.Module):
         return rms_norm(x + self.mlp(x), self.eps)
 
 
-class TRMNet(nn.Module):
-    """The one network: net(state, injection) = blocks(state + injection)."""
-
-    def __init__(self, config: TRMConfig):
-        super().__init__()
-        self.layers = nn.ModuleList([TRMBlock(config) for _ in range(config.L_layers)])
-
-    def forward(self, state: torch.Tensor, injection: torch.Tensor,
-                rope: RopeTables) -> torch.Tensor:
-        x = state + injection
-        for block in self.layers:
-            x = block(x, rope)
-        return x
-
-
 class TRM(ACTModel):
     """The Tiny Recursive Model. `H_init`/`L_init` are the initial answer y and latent z."""
 
@@ -280,7 +266,8 @@ class TRM(ACTModel):
             self.embed_pos = CastedEmbedding(config.total_len, hidden, init_std=embed_std)
 
         # The authors' name for the one network (their H level does not exist).
-        self.L_level = TRMNet(config)
+        # The one network: net(state, injection) = blocks(state + injection).
+        self.L_level = ReasoningLevel([TRMBlock(config) for _ in range(config.L_layers)])
 
         self.register_buffer("H_init", trunc_normal_(torch.empty(hidden), std=1.0))  # y_0
         self.register_buffer("L_init", trunc_normal_(torch.empty(hidden), std=1.0))  # z_0
