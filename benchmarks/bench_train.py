@@ -6,6 +6,7 @@
     python benchmarks/bench_train.py --device cuda --compile --task maze --gradient full \
         --presets small --set hidden_size=256 --set num_heads=4
     python benchmarks/bench_train.py --task maze --presets small --batches 4 --halting halt-only
+    python benchmarks/bench_train.py --arch trm --presets small --batches 32
 
 For each preset it builds a synthetic dataset of the task's shapes (Sudoku: vocab 11, 81
 tokens; maze: vocab 6, 900 tokens) and times `Trainer.train_step`: the ACT step with the
@@ -14,19 +15,17 @@ runs, after `--warmup` untimed steps. It reports samples/s and the achieved FLOP
 fraction of the best `torch.mm` throughput measured in the same run (float32 on the CPU,
 bfloat16 on CUDA, the dtype training computes in): on a GPU that fraction is the MFU.
 
-FLOPs per step, counted with `rollout_flops` of bench_rollout.py (matmuls and attention
-only): the segment's forward, the extra no-grad forward for the Q-learning target (none
-with `--halting halt-only`), and the backward (2x the forward) of the updates that
-`--gradient` keeps a graph for: the last L and H update (one-step, the paper's), the last
-H cycle (last-cycle) or all (full). A benchmark, not a test: the numbers depend on the
-machine and its load.
+FLOPs per step are counted by torch on a real step of the same model
+(`hrm.model.flops.training_step_flops`: matrix products, convolutions and attention), so
+they mean the same for every architecture (`--arch hrm|grid-hrm|trm|trm-mlp`): the
+segment's forward, the extra no-grad forward for the Q-learning target (none with
+`--halting halt-only`), and the backward of the updates that `--gradient` keeps a graph
+for. A benchmark, not a test: the timings depend on the machine and its load.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,32 +33,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_rollout import rollout_flops
-
 from hrm.datasets.format import DatasetMetadata, PuzzleSet, write_dataset
-from hrm.model import HRMConfig
-from hrm.model.config import GRADIENTS, HALTINGS
+from hrm.model.architectures import ARCHITECTURES, config_from_preset
+from hrm.model.config import GRADIENTS, HALTINGS, ModelConfig
+from hrm.model.flops import training_step_flops
 from hrm.train.config import build_config
 from hrm.train.loop import Trainer
 from hrm.train.recipes import recipe_for
 
 # task -> (vocab size, sequence length): the published Sudoku-Extreme and Maze-Hard layouts.
 SHAPES = {"sudoku": (11, 81), "maze": (6, 30 * 30)}
-
-
-def train_step_flops(config: HRMConfig, batch: int) -> int:
-    """Matmul + attention FLOPs of one training step on `batch` sequences."""
-    segment = rollout_flops(config, batch, 1)
-    # The updates with a graph (the heads always have one): backward costs twice them.
-    with_grad = {
-        "one-step": dataclasses.replace(config, H_cycles=1, L_cycles=1),
-        "last-cycle": dataclasses.replace(config, H_cycles=1),
-        "full": config,
-    }[config.gradient]
-    # The Q-learning target costs one more forward ("halt-only" has none).
-    q_target = segment if config.halt_max_steps > 1 and config.halting == "q-learning" else 0
-    return segment + q_target + 2 * rollout_flops(with_grad, batch, 1)
 
 
 def matmul_peak(size: int, repeats: int, device: torch.device, dtype: torch.dtype) -> float:
@@ -89,11 +72,11 @@ def synthetic_dataset(root: Path, task: str, examples: int) -> Path:
 
 def time_training(task: str, preset: str, batch: int, steps: int, warmup: int, device: str,
                   root: Path, architecture: dict[str, object],
-                  compile_: bool) -> tuple[HRMConfig, int, float]:
+                  compile_: bool) -> tuple[ModelConfig, int, float]:
     """(model config, parameters, best seconds per step over `steps` timed steps)."""
     data = synthetic_dataset(root / preset, task, max(batch * (steps + warmup + 1), 1024))
-    recipe = recipe_for(task).with_overrides(global_batch_size=batch, eval_interval=0,
-                                             epochs=1000)
+    recipe = recipe_for(task, str(architecture.get("name", "hrm")))
+    recipe = recipe.with_overrides(global_batch_size=batch, eval_interval=0, epochs=1000)
     config = build_config(task, data, root / preset / "run", preset=preset, recipe=recipe,
                           architecture=architecture, device=device, compile=compile_)
     trainer = Trainer(config, device=device)
@@ -111,11 +94,12 @@ def time_training(task: str, preset: str, batch: int, steps: int, warmup: int, d
     return trainer.model.config, trainer.model.num_parameters(), min(times)
 
 
-def parse_overrides(items: list[str]) -> dict[str, object]:
-    """`FIELD=VALUE` strings as HRMConfig overrides, values typed like the field's."""
-    defaults = HRMConfig.from_preset("tiny", vocab_size=11, seq_len=81,
-                                     num_puzzle_identifiers=1).to_dict()
-    for task_field in ("vocab_size", "seq_len", "num_puzzle_identifiers"):  # from --task
+def parse_overrides(items: list[str], arch: str) -> dict[str, object]:
+    """`FIELD=VALUE` strings as overrides of the `arch` config, typed like the field's."""
+    preset = next(iter(ARCHITECTURES[arch].config.presets))
+    defaults = config_from_preset(arch, preset, vocab_size=11, seq_len=81,
+                                  num_puzzle_identifiers=1).to_dict()
+    for task_field in ("name", "vocab_size", "seq_len", "num_puzzle_identifiers"):
         del defaults[task_field]
     overrides: dict[str, object] = {}
     for item in items:
@@ -135,7 +119,10 @@ def _sync(device: torch.device) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--presets", default="paper,small")
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="hrm")
+    parser.add_argument("--presets", default=None,
+                        help="comma-separated presets of --arch [hrm: paper,small; others: "
+                             "every preset but tiny]")
     parser.add_argument("--batches", default=None,
                         help="comma-separated global batches per preset "
                              "[CPU: 8,32; CUDA: 768,768]")
@@ -153,14 +140,15 @@ def main() -> None:
                         help="override a model field for every preset (repeatable), e.g. "
                              "hidden_size=256, H_cycles=3, forward_dtype=float32")
     args = parser.parse_args()
-    architecture = parse_overrides(args.set)
+    architecture = {"name": args.arch, **parse_overrides(args.set, args.arch)}
     if args.gradient:
         architecture["gradient"] = args.gradient
     if args.halting:
         architecture["halting"] = args.halting
 
     device = torch.device(args.device)
-    presets = [p.strip() for p in args.presets.split(",")]
+    every = [p for p in ARCHITECTURES[args.arch].config.presets if p != "tiny"]
+    presets = [p.strip() for p in args.presets.split(",")] if args.presets else every
     default_batches = "768,768" if device.type == "cuda" else "8,32"
     batches = [int(b) for b in (args.batches or default_batches).split(",")]
     batches += [batches[-1]] * (len(presets) - len(batches))
@@ -173,7 +161,7 @@ def main() -> None:
     vocab, seq_len = SHAPES[args.task]
     print(f"training step: {args.task} shapes (vocab {vocab}, {seq_len} tokens), "
           f"{'compiled, ' if args.compile else ''}best of {args.steps} after {args.warmup} "
-          f"warm-up steps; overrides {architecture or 'none'}")
+          f"warm-up steps; {architecture}")
     # The peak is measured around every preset and the best kept: on a shared machine a
     # single measurement can catch a busy moment.
     peaks = [matmul_peak(mm_size, 5, device, peak_dtype)]
@@ -183,7 +171,7 @@ def main() -> None:
             config, params, seconds = time_training(args.task, preset, batch, args.steps,
                                                     args.warmup, args.device, Path(tmp),
                                                     architecture, args.compile)
-            results.append((preset, params, batch, train_step_flops(config, batch), seconds))
+            results.append((preset, params, batch, training_step_flops(config, batch), seconds))
             peaks.append(matmul_peak(mm_size, 5, device, peak_dtype))
     peak = max(peaks)
     print(f"matmul peak (torch.mm {mm_size}^2, best of {5 * len(peaks)}): "

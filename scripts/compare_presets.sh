@@ -1,6 +1,6 @@
 #!/bin/bash
 # Compare model presets per FLOP on the default Sudoku data, in one GPU call: every preset
-# trains the same number of FLOPs (as benchmarks/bench_train.py counts a training step),
+# trains the same number of FLOPs (as hrm.model.flops counts a training step),
 # each with its own warm-up and cosine schedule over its step count, then `hrm eval` runs
 # it on the held-out split at 8 (trained) and 16 segments.
 #
@@ -47,10 +47,8 @@ import shlex
 import sys
 
 preset, benchmarks, data, common, batch, pflop = sys.argv[1:]
-sys.path.insert(0, benchmarks)
-from bench_train import train_step_flops
-
-from hrm.model import HRM
+from hrm.model.architectures import build_model
+from hrm.model.flops import training_step_flops
 from hrm.train.config import build_config
 from hrm_cli.train_cmd import architecture_options, train
 
@@ -58,8 +56,8 @@ options = train.make_context("train", ["sudoku", "--data", data, "--preset", pre
                                        *shlex.split(common)]).params
 config = build_config("sudoku", data, "unused", preset=preset,
                       architecture=architecture_options(options)).model_config
-flops = train_step_flops(config, int(batch))
-params = sum(p.numel() for p in HRM(config).parameters())
+flops = training_step_flops(config, int(batch))
+params = build_model(config).num_parameters()
 print(max(1, round(float(pflop) * 1e15 / flops)), flops, params)
 EOF
 }
