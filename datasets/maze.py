@@ -122,14 +122,36 @@ def _parse_csv(
     return iter_csv_records(lines, source, _maze_from_record)
 
 
+def _record_rows(text: str, width: str, source: str, line: int) -> list[str]:
+    """A CSV maze's rows: `width` cells each when the record gives one (any shape), else
+    a square."""
+    if not width:
+        return _one_line_rows(text, source, line)
+    if not width.isdigit() or int(width) == 0:
+        raise PuzzleParseError(f"width {width!r} is not a positive whole number", source, line)
+    cols = int(width)
+    if len(text) % cols:
+        raise PuzzleParseError(
+            f"{len(text)} cells do not make whole rows of width {cols}", source, line
+        )
+    return [text[i : i + cols] for i in range(0, len(text), cols)]
+
+
 def _maze_from_record(record: dict[str, str], source: str, line: int) -> MazePuzzle:
     question = record.get("question", "")
-    puzzle = _puzzle_from_rows(_one_line_rows(question, source, line), source, line, "line")
+    # Optional columns: `width` (rows are that long) or `side` (a square, checked).
+    width = (record.get("width") or record.get("side") or "").strip()
+    rows = _record_rows(question, width, source, line)
+    if record.get("side") and not record.get("width") and len(rows) != len(rows[0]):
+        raise PuzzleParseError(
+            f"side {width} does not fit {len(question)} cells ({len(rows)} rows)", source, line
+        )
+    puzzle = _puzzle_from_rows(rows, source, line, "line")
     answer = record.get("answer") or ""
     if answer:
         if len(answer) != len(question):
             raise PuzzleParseError("answer and question differ in length", source, line)
-        rows = _one_line_rows(answer, source, line)
+        rows = _record_rows(answer, width, source, line)
         codes = _to_codes(rows, source, line, allow_path=True, one_line=True)
         if not verify(puzzle.grid, codes):
             raise PuzzleParseError("the answer is not a shortest path from S to G", source, line)
@@ -218,7 +240,8 @@ def iter_puzzles(
 
     Formats: grids of `# SG` rows separated by blank lines (an `o` path is read as the
     answer), one maze per line (n*n characters; leading and trailing spaces are open
-    cells), and the published CSV (`source,question,answer,rating`).
+    cells), and the published CSV (`source,question,answer,rating`, with an optional
+    `width` column for mazes that are not square, or `side`).
     """
     numbered = ((n, t.rstrip("\r\n")) for n, t in enumerate(lines, start=1))
     for number, text in numbered:

@@ -55,6 +55,17 @@ def test_published_csv(official_datasets):
     assert mazes[0].rating == maze.path_cells(mazes[0].solution) == 9
 
 
+def test_csv_width_column_reads_mazes_of_any_shape():
+    text = ("source,question,answer,width\n"
+            "a,S  #  G  #,S  # oG  #,5\n"  # 2 rows of 5 (with its answer)
+            "b,S #    G,,2\n"  # 4 rows of 2
+            "c,S  # #  G,,\n")  # no width: a 3x3 square
+    wide, tall, square = maze.parse(text, "m.csv")
+    assert wide.shape == (2, 5) and maze.verify(wide.grid, wide.solution)
+    assert tall.shape == (4, 2) and tall.grid[3, 1] == maze.GOAL
+    assert square.shape == (3, 3) and square.line == 4
+
+
 def test_grid_with_marked_path_is_read_as_the_answer():
     solved = maze.format_grid(maze.solve(maze.parse(GRID)[0].grid))
     [m] = maze.parse(solved)
@@ -72,6 +83,9 @@ def test_grid_with_marked_path_is_read_as_the_answer():
         ("\n".join(["S" + " " * 64] + [" " * 65] * 63 + [" " * 64 + "G"]), 1, "larger than 64x64"),
         ("So \n # \n  G", 1, "not a shortest path"),
         ("source,question,answer,rating\nx,S   #   G,So  #   G,1", 2, "not a shortest path"),
+        ("source,question,width\nx,S  #  G  #,4", 2, "whole rows of width 4"),
+        ("source,question,width\nx,S  #  G  #,two", 2, "not a positive whole number"),
+        ("source,question,side\nx,S  #  G  #,5", 2, "side 5 does not fit"),
     ],
 )
 def test_malformed_mazes_raise_one_error_type(text, line, fragment):
