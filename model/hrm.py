@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from hrm.model.act import (
     ACTCarry,
@@ -38,6 +37,7 @@ from hrm.model.layers import (
     ReasoningLevel,
     RopeTables,
     RotaryEmbedding,
+    sequence_input,
     trunc_normal_,
 )
 from hrm.model.sparse_embedding import SparsePuzzleEmbedding
@@ -120,19 +120,10 @@ class HRM(ACTModel):
                          puzzle_identifiers: torch.Tensor) -> torch.Tensor:
         """(batch, total_len, hidden): puzzle-embedding prefix + token embeddings, scaled."""
         dtype = self.forward_dtype
-        x = self.embed_tokens(inputs.long(), dtype)
-        if self.puzzle_emb is not None:
-            batch, hidden = inputs.shape[0], self.config.hidden_size
-            prefix = self.puzzle_emb(puzzle_identifiers, dtype)
-            # Zero-pad to a whole number of positions, then fold into positions.
-            pad = self.puzzle_emb_len * hidden - prefix.shape[-1]
-            if pad > 0:
-                prefix = nn.functional.pad(prefix, (0, pad))
-            x = torch.cat((prefix.view(batch, self.puzzle_emb_len, hidden), x), dim=1)
-        if self.embed_pos is not None:
-            # Sum of two unit-variance terms: scale by 1/sqrt(2) to keep unit variance.
-            x = math.sqrt(0.5) * (x + self.embed_pos.embedding_weight.to(dtype))
-        return self.embed_scale * x
+        prefix = None if self.puzzle_emb is None else self.puzzle_emb(puzzle_identifiers, dtype)
+        positions = None if self.embed_pos is None else self.embed_pos.embedding_weight.to(dtype)
+        return sequence_input(self.embed_tokens(inputs.long(), dtype), prefix,
+                              self.puzzle_emb_len, positions, self.embed_scale)
 
     # ------------------------------------------------------------------------------------
     # One segment

@@ -46,6 +46,7 @@ from hrm.model.layers import (
     RotaryEmbedding,
     SwiGLU,
     rms_norm,
+    sequence_input,
     trunc_normal_,
 )
 from hrm.model.sparse_embedding import SparsePuzzleEmbedding
@@ -288,18 +289,11 @@ class TRM(ACTModel):
     def input_embeddings(self, inputs: torch.Tensor,
                          puzzle_identifiers: torch.Tensor) -> torch.Tensor:
         """x: (batch, total_len, hidden), the puzzle-embedding prefix and the tokens."""
-        cfg, dtype = self.config, self.forward_dtype
-        x = self.embed_tokens(inputs.long(), dtype)
-        if self.puzzle_emb is not None:
-            prefix = self.puzzle_emb(puzzle_identifiers, dtype)
-            pad = cfg.prefix_len * cfg.hidden_size - prefix.shape[-1]
-            if pad > 0:
-                prefix = nn.functional.pad(prefix, (0, pad))
-            x = torch.cat((prefix.view(-1, cfg.prefix_len, cfg.hidden_size), x), dim=1)
-        if self.embed_pos is not None:
-            # Sum of two unit-variance terms: scale by 1/sqrt(2) to keep unit variance.
-            x = math.sqrt(0.5) * (x + self.embed_pos.embedding_weight.to(dtype))
-        return self.embed_scale * x
+        dtype = self.forward_dtype
+        prefix = None if self.puzzle_emb is None else self.puzzle_emb(puzzle_identifiers, dtype)
+        positions = None if self.embed_pos is None else self.embed_pos.embedding_weight.to(dtype)
+        return sequence_input(self.embed_tokens(inputs.long(), dtype), prefix,
+                              self.config.prefix_len, positions, self.embed_scale)
 
     def _segment_eager(self, z_H: torch.Tensor, z_L: torch.Tensor, inputs: torch.Tensor,
                        puzzle_identifiers: torch.Tensor) -> SegmentOutput:
