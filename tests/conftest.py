@@ -48,3 +48,17 @@ def no_shipped_models(tmp_path, monkeypatch) -> None:
     empty = tmp_path / "no-shipped-models"
     empty.mkdir()
     monkeypatch.setattr(store, "shipped_dir", lambda: empty)
+
+
+@pytest.fixture
+def tiny_sudoku_bundle(tmp_path) -> Path:
+    """A bundle of an untrained tiny 9x9 Sudoku HRM (seed 0), as `hrm models import` takes."""
+    import torch
+
+    from hrm.datasets.tasks import task_metadata
+    from hrm.model import HRM, HRMConfig, save_bundle
+
+    torch.manual_seed(0)
+    model = HRM(HRMConfig.from_preset("tiny", vocab_size=11, seq_len=81))
+    return save_bundle(model, tmp_path / "tiny-sudoku", task=task_metadata("sudoku", 81, 11),
+                       provenance={"source": "unit test"}, metrics={"exact_accuracy": 0.25})

@@ -24,6 +24,8 @@ from hrm.datasets.maze_generator import generate as generate_mazes
 from hrm.datasets.sudoku_generator import GeneratorSettings
 from hrm.datasets.sudoku_generator import generate as generate_sudoku
 from hrm.train.config import TrainConfig, build_config
+from hrm.train.distributed import World
+from hrm.train.loop import Trainer, prepare_run
 from hrm.train.recipes import recipe_for
 
 # Built once per test process and parameter set (generation is the slow part).
@@ -108,3 +110,22 @@ def solve_jsonl(capsys, task: str, path: Path, *options: str) -> tuple[int, list
     code = main(["solve", task, str(path), "--format", "jsonl", "-q", "--device", "cpu",
                  *options])
     return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+class StopAt:
+    """Stands in for Ctrl-C: asks the trainer to stop once it has done `step` steps."""
+
+    out_of_time = False
+
+    def __init__(self, trainer: Trainer, step: int):
+        self.trainer, self.step = trainer, step
+
+    @property
+    def requested(self) -> bool:
+        return self.trainer.step >= self.step
+
+
+def start(config: TrainConfig, resume: bool = False) -> Trainer:
+    """A trainer for `config` as `hrm train` prepares one, on the CPU."""
+    prepare_run(config, resume, torch.device("cpu"), World())
+    return Trainer(config, resume=resume)

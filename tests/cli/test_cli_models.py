@@ -6,13 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 from conftest import OFFICIAL
 from hub_server import FakeHub, commit_of
 
-from hrm.datasets.tasks import task_metadata
-from hrm.model import HRM, HRMConfig, save_bundle
 from hrm_cli.main import cli, main
 
 RELEASE = OFFICIAL / "model"
@@ -35,11 +32,8 @@ def server(monkeypatch):
 
 
 @pytest.fixture
-def bundle(tmp_path) -> Path:
-    torch.manual_seed(0)
-    model = HRM(HRMConfig.from_preset("tiny", vocab_size=11, seq_len=81))
-    return save_bundle(model, tmp_path / "tiny-sudoku", task=task_metadata("sudoku", 81, 11),
-                       provenance={"source": "unit test"}, metrics={"exact_accuracy": 0.25})
+def bundle(tiny_sudoku_bundle) -> Path:
+    return tiny_sudoku_bundle
 
 
 def models(*args: str, input: str | None = None):

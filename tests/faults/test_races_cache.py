@@ -11,12 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from filelock import FileLock
 from hub_server import FakeHub
-
-from hrm.datasets.tasks import task_metadata
-from hrm.model import HRM, HRMConfig, save_bundle
 
 SUDOKU_REPO = "sapientinc/sudoku-extreme"
 TRAIN = b"source,question,answer,rating\n" + b"t,1.3,123,0\n" * 20_000
@@ -33,11 +29,8 @@ def env(hrm_home) -> dict[str, str]:
 
 
 @pytest.fixture
-def bundle(tmp_path) -> Path:
-    torch.manual_seed(0)
-    model = HRM(HRMConfig.from_preset("tiny", vocab_size=11, seq_len=81))
-    return save_bundle(model, tmp_path / "tiny-sudoku", task=task_metadata("sudoku", 81, 11),
-                       provenance={"source": "race test"})
+def bundle(tiny_sudoku_bundle) -> Path:
+    return tiny_sudoku_bundle
 
 
 def hrm(*args: str, env: dict[str, str]) -> subprocess.Popen:

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_helpers import checkpoint_weights, maze_dataset, sudoku4_dataset, tiny_config
+from train_helpers import (
+    StopAt,
+    checkpoint_weights,
+    maze_dataset,
+    start,
+    sudoku4_dataset,
+    tiny_config,
+)
 
 from hrm.datasets.errors import DatasetFormatError
 from hrm.model import load_bundle
@@ -26,24 +33,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def data() -> Path:
     return sudoku4_dataset(64, 32)
-
-
-class StopAt:
-    """Stands in for Ctrl-C: asks the trainer to stop once it has done `step` steps."""
-
-    out_of_time = False
-
-    def __init__(self, trainer: Trainer, step: int):
-        self.trainer, self.step = trainer, step
-
-    @property
-    def requested(self) -> bool:
-        return self.trainer.step >= self.step
-
-
-def start(config, resume: bool = False) -> Trainer:
-    prepare_run(config, resume, torch.device("cpu"), World())
-    return Trainer(config, resume=resume)
 
 
 def records(path: Path) -> list[dict]:

@@ -11,15 +11,20 @@ from pathlib import Path
 import pytest
 import torch
 from threads import torch_threads
-from train_helpers import checkpoint_weights, sudoku4_dataset, tiny_config
+from train_helpers import (
+    StopAt,
+    checkpoint_weights,
+    start,
+    sudoku4_dataset,
+    tiny_config,
+)
 
 from hrm.model.trm import TRM
 from hrm.train.checkpoint import CHECKPOINT_NAME, CheckpointReader
 from hrm.train.config import build_config, read_run_config
 from hrm.train.data import EvalLoader
-from hrm.train.distributed import World
 from hrm.train.evaluate import evaluate
-from hrm.train.loop import Trainer, prepare_run, train
+from hrm.train.loop import train
 from hrm.train.recipes import RECIPES, recipe_for
 from hrm_cli.main import main
 
@@ -73,24 +78,6 @@ def test_cli_trains_trm_mlp_with_its_recipe_and_refuses_an_h_level(data, tmp_pat
     assert code == 2
     assert "--h-layers: TRM has one network" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
-
-
-class StopAt:
-    """Stands in for Ctrl-C: asks the trainer to stop once it has done `step` steps."""
-
-    out_of_time = False
-
-    def __init__(self, trainer: Trainer, step: int):
-        self.trainer, self.step = trainer, step
-
-    @property
-    def requested(self) -> bool:
-        return self.trainer.step >= self.step
-
-
-def start(config, resume: bool = False) -> Trainer:
-    prepare_run(config, resume, torch.device("cpu"), World())
-    return Trainer(config, resume=resume)
 
 
 @pytest.mark.parametrize("arch", ["trm", "trm-mlp"])
