@@ -50,25 +50,6 @@ def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
     return (x * torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)).to(dtype)
 
 
-def sequence_input(tokens: torch.Tensor, prefix: torch.Tensor | None, prefix_len: int,
-                   positions: torch.Tensor | None, scale: float) -> torch.Tensor:
-    """What HRM and TRM feed their levels: (batch, prefix_len + seq_len, hidden).
-
-    `prefix` (batch, width), a puzzle embedding, is zero-padded to `prefix_len` whole
-    positions before the token embeddings; learned `positions` are added when given.
-    """
-    if prefix is not None:
-        batch, hidden = tokens.shape[0], tokens.shape[-1]
-        pad = prefix_len * hidden - prefix.shape[-1]
-        if pad > 0:
-            prefix = nn.functional.pad(prefix, (0, pad))
-        tokens = torch.cat((prefix.view(batch, prefix_len, hidden), tokens), dim=1)
-    if positions is not None:
-        # Sum of two unit-variance terms: scale by 1/sqrt(2) to keep unit variance.
-        tokens = math.sqrt(0.5) * (tokens + positions)
-    return scale * tokens
-
-
 class CastedLinear(nn.Module):
     """Linear layer with truncated LeCun-normal weights (std 1/sqrt(fan_in)), zero bias."""
 

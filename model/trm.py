@@ -27,7 +27,6 @@ the same weights gives the same outputs here (tests/fixtures/official-trm).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -35,21 +34,16 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from hrm.model.act import ACTModel, SegmentOutput, halting_logits, hierarchical_recurrence
+from hrm.model.act import SegmentOutput, halting_logits, hierarchical_recurrence
 from hrm.model.config import ModelConfig
 from hrm.model.layers import (
     Attention,
-    CastedEmbedding,
-    CastedLinear,
     ReasoningLevel,
     RopeTables,
-    RotaryEmbedding,
     SwiGLU,
     rms_norm,
-    sequence_input,
-    trunc_normal_,
 )
-from hrm.model.sparse_embedding import SparsePuzzleEmbedding
+from hrm.model.sequence import SequenceModel
 
 MIXERS = ("attention", "mlp")
 POS_ENCODINGS = ("rope", "learned", "none")
@@ -238,62 +232,19 @@ class TRMBlock(nn.Module):
         return rms_norm(x + self.mlp(x), self.eps)
 
 
-class TRM(ACTModel):
+class TRM(SequenceModel):
     """The Tiny Recursive Model. `H_init`/`L_init` are the initial answer y and latent z."""
 
+    config: TRMConfig
+
     def __init__(self, config: TRMConfig):
-        super().__init__()
-        self.config = config
-        hidden = config.hidden_size
+        super().__init__(config, prefix_len=config.prefix_len)
 
-        # As HRM: embeddings scaled up by sqrt(hidden) at use, initialised at 1/sqrt(hidden).
-        self.embed_scale = math.sqrt(hidden)
-        embed_std = 1.0 / self.embed_scale
-        self.embed_tokens = CastedEmbedding(config.vocab_size, hidden, init_std=embed_std)
-        self.lm_head = CastedLinear(hidden, config.vocab_size, bias=False)
-        self.q_head = CastedLinear(hidden, 2, bias=True)  # (halt, continue) logits
-
-        self.puzzle_emb: SparsePuzzleEmbedding | None = None
-        if config.puzzle_emb_ndim > 0:
-            self.puzzle_emb = SparsePuzzleEmbedding(
-                config.num_puzzle_identifiers, config.puzzle_emb_ndim, init_std=0.0)
-
-        self.rotary_emb: RotaryEmbedding | None = None
-        self.embed_pos: CastedEmbedding | None = None
-        if config.pos_encodings == "rope":
-            self.rotary_emb = RotaryEmbedding(config.head_dim, config.total_len,
-                                              config.rope_theta)
-        elif config.pos_encodings == "learned":
-            self.embed_pos = CastedEmbedding(config.total_len, hidden, init_std=embed_std)
-
-        # The authors' name for the one network (their H level does not exist).
-        # The one network: net(state, injection) = blocks(state + injection).
-        self.L_level = ReasoningLevel([TRMBlock(config) for _ in range(config.L_layers)])
-
-        self.register_buffer("H_init", trunc_normal_(torch.empty(hidden), std=1.0))  # y_0
-        self.register_buffer("L_init", trunc_normal_(torch.empty(hidden), std=1.0))  # z_0
-
-        with torch.no_grad():  # as HRM: an almost constant halting policy at first
-            self.q_head.weight.zero_()
-            assert self.q_head.bias is not None
-            self.q_head.bias.fill_(-5.0)
-
-    def initial_state(self, batch_size: int,
-                      seq_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(y, z) for fresh sequences: H_init/L_init at every position."""
-        shape = (batch_size, self.config.total_len, self.config.hidden_size)
-        dtype = self.forward_dtype
-        return (self.H_init.to(dtype).expand(shape).clone(),
-                self.L_init.to(dtype).expand(shape).clone())
-
-    def input_embeddings(self, inputs: torch.Tensor,
-                         puzzle_identifiers: torch.Tensor) -> torch.Tensor:
-        """x: (batch, total_len, hidden), the puzzle-embedding prefix and the tokens."""
-        dtype = self.forward_dtype
-        prefix = None if self.puzzle_emb is None else self.puzzle_emb(puzzle_identifiers, dtype)
-        positions = None if self.embed_pos is None else self.embed_pos.embedding_weight.to(dtype)
-        return sequence_input(self.embed_tokens(inputs.long(), dtype), prefix,
-                              self.config.prefix_len, positions, self.embed_scale)
+    def build_levels(self) -> None:
+        # The one network: net(state, injection) = blocks(state + injection), under the
+        # authors' name (their H level does not exist).
+        self.L_level = ReasoningLevel([TRMBlock(self.config)
+                                       for _ in range(self.config.L_layers)])
 
     def _segment_eager(self, z_H: torch.Tensor, z_L: torch.Tensor, inputs: torch.Tensor,
                        puzzle_identifiers: torch.Tensor) -> SegmentOutput:
@@ -305,7 +256,7 @@ class TRM(ACTModel):
         y, z = hierarchical_recurrence(z_H, z_L, x, self.L_level, self.L_level,
                                        H_cycles=cfg.H_cycles, L_cycles=cfg.L_cycles,
                                        gradient=cfg.gradient, rope=rope)
-        logits = self.lm_head(y)[:, cfg.prefix_len:]
+        logits = self.lm_head(y)[:, self.prefix_len:]
         q = self.q_head(y[:, 0]).float()
         return SegmentOutput(y, z, logits, *halting_logits(q, cfg.halting))
 

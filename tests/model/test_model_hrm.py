@@ -33,7 +33,7 @@ def test_shapes_for_each_task(task, vocab, seq_len):
 def test_input_embeddings_pad_a_multi_position_puzzle_embedding():
     # 80 values on hidden 32: ceil(80 / 32) = 3 prefix positions, the last half zeros.
     model = tiny_model(puzzle_emb_ndim=80)
-    assert model.puzzle_emb_len == 3
+    assert model.prefix_len == 3
     batch = random_batch(model.config, 2)
     x = model.input_embeddings(batch["inputs"], batch["puzzle_identifiers"])
     assert x.shape == (2, 84, 32)

@@ -140,7 +140,7 @@ def test_multi_position_puzzle_embedding(tmp_path):
     # ndim 80 on hidden 32: three prefix positions, zero-padded; learned positions too.
     model = tiny_model(puzzle_emb_ndim=80, pos_encodings="learned", num_puzzle_identifiers=7)
     imported = _round_trip(model, tmp_path / "learned")
-    assert imported.puzzle_emb_len == 3
+    assert imported.prefix_len == 3
     assert imported.config.num_puzzle_identifiers == 7
     assert imported.config.seq_len == 81
     rope = tiny_model(puzzle_emb_ndim=80, vocab_size=20, seq_len=50)
