@@ -221,7 +221,7 @@ def _arc_value(text: str, value: Any, source: str,
         for k, pair in enumerate(task.test):
             where = line if line is not None else arc._line_of(text, (*path, "test", k))
             yield Puzzle(
-                "arc",
+                ArcTask.name,
                 pair.input,
                 source,
                 where,

@@ -153,6 +153,25 @@ def read_maze_csv(path: Path) -> CsvPuzzles:
     )
 
 
+def read_csv_grids(path: Path, charset: str) -> CsvPuzzles:
+    """Square grids of a CSV in the published layout, each cell the index of its character
+    in `charset` (for a task whose text is one character per cell)."""
+    questions, answers, ratings, lines = _read_rows(Path(path))
+    cells = len(questions[0])
+    side = math.isqrt(cells)
+    if side * side != cells:
+        raise PuzzleParseError(f"question has {cells} characters: not a square grid",
+                               str(path), lines[0])
+    table = np.full(256, 255, dtype=np.uint8)
+    for code, ch in enumerate(charset):
+        table[ord(ch)] = code
+    q = _to_codes(questions, table, cells, path, lines, "question")
+    a = _to_codes(answers, table, cells, path, lines, "answer")
+    return CsvPuzzles(
+        q.reshape(-1, side, side), a.reshape(-1, side, side), _ratings(ratings, path, lines)
+    )
+
+
 def detect_csv_task(path: Path) -> str:
     """The task whose characters make up the first question (`Task.reads_csv`), else the
     first task built from CSV files, whose reader then names the stray character."""
@@ -258,6 +277,29 @@ def build_maze_split(
     side = canvas or side
     puzzle_set = builder.build(np.uint8, side * side)
     return _single_example_metadata(puzzle_set, maze.VOCAB_SIZE), {"all": puzzle_set}
+
+
+def build_plain_split(
+    data: CsvPuzzles,
+    encode: Callable[[np.ndarray], np.ndarray],
+    vocab_size: int,
+    rng: np.random.RandomState,
+    subsample: int | None = None,
+    min_rating: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[DatasetMetadata, dict[str, PuzzleSet]]:
+    """One split without augmentations: every puzzle is a group of one example, its tokens
+    `encode(grid)` (for a task's `build_split` that needs nothing more)."""
+    questions, answers = _select(data, subsample, min_rating, rng)
+    builder = SplitBuilder()
+    for done, (q, a) in enumerate(zip(questions, answers, strict=True), start=1):
+        builder.add_puzzle([(encode(q), encode(a))])
+        builder.end_group()
+        if progress:
+            progress(done)
+    side = data.questions.shape[1]
+    puzzle_set = builder.build(np.uint8, side * side)
+    return _single_example_metadata(puzzle_set, vocab_size), {"all": puzzle_set}
 
 
 def build_from_csv(

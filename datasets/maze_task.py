@@ -46,7 +46,8 @@ class MazeTask(Task):
             if isinstance(item, PuzzleParseError):
                 yield item
             else:
-                yield Puzzle("maze", item.grid, item.source, item.line, item.layout, item.solution)
+                yield Puzzle(self.name, item.grid, item.source, item.line, item.layout,
+                             item.solution)
 
     def check_model(self, vocab_size: int, seq_len: int) -> None:
         side = math.isqrt(seq_len)
@@ -145,7 +146,7 @@ class MazeTask(Task):
         "maze-test.csv --out data/maze && hrm train maze --data data/maze`")
     builds_from = "csv"
     release_seq_len = maze.CANVAS * maze.CANVAS
-    build_options = frozenset({"test", "subsample", "min_rating", "canvas"})
+    build_options = frozenset({"subsample", "min_rating", "canvas"})
     max_aug = 7  # the dihedral group: 7 transforms besides the identity
     generator_options = frozenset({"min_path"})
 

@@ -40,7 +40,7 @@ class SudokuTask(Task):
             if isinstance(item, PuzzleParseError):
                 yield item
             else:
-                yield Puzzle("sudoku", item.grid, item.source, item.line, item.layout,
+                yield Puzzle(self.name, item.grid, item.source, item.line, item.layout,
                              item.solution)
 
     def check_model(self, vocab_size: int, seq_len: int) -> None:
@@ -122,7 +122,7 @@ class SudokuTask(Task):
         "--aug 1000 --out data/sudoku && hrm train sudoku --data data/sudoku`")
     builds_from = "csv"
     release_seq_len = 81
-    build_options = frozenset({"test", "subsample", "min_rating"})
+    build_options = frozenset({"subsample", "min_rating"})
     generator_options = frozenset({"min_rating", "max_rating", "clues"})
 
     def bundle_tokens(self, vocab_size: int, seq_len: int) -> dict[str, Any]:

@@ -220,8 +220,8 @@ class Task(ABC):
     `build_split`), "folders" (of task files: `find_inputs`, `build`), None: not built."""
     build_defaults: Mapping[str, int] = {"aug": 0, "seed": 0}
     build_options: frozenset[str] = frozenset()
-    """Options of `hrm datasets build` beyond --aug/--seed that the task takes: "test",
-    "subsample", "min_rating", "canvas"."""
+    """Options of `hrm datasets build` beyond --aug/--seed (and --test, for CSV builds)
+    that the task takes: "subsample", "min_rating", "canvas"."""
     combines_sources: bool = False
     """Whether one build may combine several sources."""
     max_aug: int | None = None

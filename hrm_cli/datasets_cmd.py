@@ -262,8 +262,7 @@ def build(sources, test_csv, out, subsample, aug, seed, min_rating, canvas, forc
 
     task, name, inputs = _resolve_build_sources(sources, test_csv)
     spec = get_task(task)
-    given = {"test": test_csv, "subsample": subsample, "min_rating": min_rating,
-             "canvas": canvas}
+    given = {"subsample": subsample, "min_rating": min_rating, "canvas": canvas}
     for option in (o for o, value in given.items() if value is not None):
         if option not in spec.build_options:
             takers = tasks_where(lambda other, option=option: option in other.build_options)
@@ -283,7 +282,7 @@ def build(sources, test_csv, out, subsample, aug, seed, min_rating, canvas, forc
 
     check_output_folder(out, force)  # refuse before the work, not after it
 
-    options = {k: v for k, v in given.items() if v is not None and k != "test"}
+    options = {k: v for k, v in given.items() if v is not None}
     with progress_bar(quiet) as progress:
         bar = progress.add_task(f"building {out.name}", total=None)
 
