@@ -178,10 +178,6 @@ class VariantVotes(Protocol):
     def scores(self) -> dict[str, Any]: ...
 
 
-def _no_votes(identifiers: Sequence[str]) -> VariantVotes:
-    raise NotImplementedError
-
-
 # Sudoku and mazes share the paper's recipe (see hrm.train.recipes for the table).
 PUZZLE_RECIPE: Mapping[str, Any] = {"weight_decay": 1.0, "puzzle_emb_lr": 1e-4,
                                     "puzzle_emb_weight_decay": 1.0, "epochs": 20000,
@@ -322,7 +318,7 @@ class Task(ABC):
 
     def new_votes(self, identifiers: Sequence[str]) -> VariantVotes:
         """An empty pool of variant answers (only asked when `votes_over_variants`)."""
-        return _no_votes(identifiers)
+        raise NotImplementedError(f"{self.name} does not vote over variants")
 
     def split_decoder(self, folder: Path, split: str) -> Callable[[np.ndarray], np.ndarray]:
         """The map from a built split's tokens to grids of this task (`hrm eval --attempts`
