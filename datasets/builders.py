@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,10 @@ from hrm.datasets.format import (
     canvas_note,
     write_dataset,
 )
+from hrm.datasets.task_table import TASK_NAMES
+
+if TYPE_CHECKING:
+    from hrm.datasets.tasks import Task
 
 Progress = Callable[[int], None]
 
@@ -148,8 +153,30 @@ def read_maze_csv(path: Path) -> CsvPuzzles:
     )
 
 
+def read_csv_grids(path: Path, charset: str) -> CsvPuzzles:
+    """Square grids of a CSV in the published layout, each cell the index of its character
+    in `charset` (for a task whose text is one character per cell)."""
+    questions, answers, ratings, lines = _read_rows(Path(path))
+    cells = len(questions[0])
+    side = math.isqrt(cells)
+    if side * side != cells:
+        raise PuzzleParseError(f"question has {cells} characters: not a square grid",
+                               str(path), lines[0])
+    table = np.full(256, 255, dtype=np.uint8)
+    for code, ch in enumerate(charset):
+        table[ord(ch)] = code
+    q = _to_codes(questions, table, cells, path, lines, "question")
+    a = _to_codes(answers, table, cells, path, lines, "answer")
+    return CsvPuzzles(
+        q.reshape(-1, side, side), a.reshape(-1, side, side), _ratings(ratings, path, lines)
+    )
+
+
 def detect_csv_task(path: Path) -> str:
-    """'maze' if the first question is made of maze characters, else 'sudoku'."""
+    """The task whose characters make up the first question (`Task.reads_csv`), else the
+    first task built from CSV files, whose reader then names the stray character."""
+    from hrm.datasets.tasks import get_task
+
     with open(path, newline="", encoding="utf-8", errors="replace") as handle:
         reader = csv.reader(handle)
         header = [h.strip().lower() for h in next(reader, [])]
@@ -161,7 +188,9 @@ def detect_csv_task(path: Path) -> str:
     if first is None:
         raise PuzzleParseError("no puzzles in this file", str(path))
     question = first[header.index("question")]
-    return "maze" if set(question) <= set(maze.CHARSET) else "sudoku"
+    csv_tasks = [name for name in TASK_NAMES if get_task(name).builds_from == "csv"]
+    return next((name for name in csv_tasks if get_task(name).reads_csv(question)),
+                csv_tasks[0])
 
 
 def _select(
@@ -250,14 +279,31 @@ def build_maze_split(
     return _single_example_metadata(puzzle_set, maze.VOCAB_SIZE), {"all": puzzle_set}
 
 
-SPLIT_BUILDERS = {
-    "sudoku": (read_sudoku_csv, build_sudoku_split),
-    "maze": (read_maze_csv, build_maze_split),
-}
+def build_plain_split(
+    data: CsvPuzzles,
+    encode: Callable[[np.ndarray], np.ndarray],
+    vocab_size: int,
+    rng: np.random.RandomState,
+    subsample: int | None = None,
+    min_rating: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[DatasetMetadata, dict[str, PuzzleSet]]:
+    """One split without augmentations: every puzzle is a group of one example, its tokens
+    `encode(grid)` (for a task's `build_split` that needs nothing more)."""
+    questions, answers = _select(data, subsample, min_rating, rng)
+    builder = SplitBuilder()
+    for done, (q, a) in enumerate(zip(questions, answers, strict=True), start=1):
+        builder.add_puzzle([(encode(q), encode(a))])
+        builder.end_group()
+        if progress:
+            progress(done)
+    side = data.questions.shape[1]
+    puzzle_set = builder.build(np.uint8, side * side)
+    return _single_example_metadata(puzzle_set, vocab_size), {"all": puzzle_set}
 
 
 def build_from_csv(
-    task: str,
+    task: str | Task,
     csv_files: dict[str, Path],
     out: Path,
     aug: int = 0,
@@ -268,17 +314,20 @@ def build_from_csv(
     progress: Callable[[str, int, int], None] | None = None,
     canvas: int | None = None,
 ) -> Path:
-    """Build `out` from split name -> CSV; only `train` is subsampled and augmented.
-    `canvas` (mazes only) pads every maze into a canvas x canvas grid of walls."""
-    reader, build_split = SPLIT_BUILDERS[task]
+    """Build `out` from split name -> CSV with the task's `read_csv` and `build_split`; only
+    `train` is subsampled and augmented. `canvas` (mazes) pads every maze into a
+    canvas x canvas grid of walls."""
+    from hrm.datasets.tasks import get_task
+
+    spec = get_task(task) if isinstance(task, str) else task
     extra = {"canvas": canvas} if canvas is not None else {}
-    if extra and task != "maze":
-        raise ValueError("a canvas applies to mazes only")
+    if extra and "canvas" not in spec.build_options:
+        raise ValueError(f"a canvas does not apply to {spec.name} datasets")
     rng = np.random.RandomState(seed)
     splits = {}
     notes = {}
     for split_name, path in csv_files.items():
-        data = reader(path)
+        data = spec.read_csv(path)
         if canvas is not None:
             side = data.questions.shape[1]
             if side > canvas:
@@ -296,7 +345,7 @@ def build_from_csv(
             if progress:
                 progress(split_name, done, total)
 
-        splits[split_name] = build_split(
+        splits[split_name] = spec.build_split(
             data,
             aug if is_train else 0,
             rng,

@@ -11,36 +11,34 @@
         task.verify(item, answer)                        # True / False / None (unknown)
         task.format_answer(item, answer)                 # the layout the puzzle came in
 
+Beyond solving, a `Task` holds everything else that differs between tasks: which
+datasets and bundles are its, how its training splits are built and decoded, what counts
+as a right answer in evaluation, its offline generator, its training recipe and standard
+dataset. Each task is a module (`sudoku_task`, `maze_task`, `arc_task`) named in the task
+table (`hrm.datasets.task_table`); nothing else branches on task names.
+
 Only numpy (and rich, lazily, for rendering): usable without torch.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from hrm.datasets import arc, maze, sudoku, sudoku_solver
-from hrm.datasets.dihedral import dihedral_transform, inverse_dihedral_transform
+from hrm.datasets.cache import dataset_cache_dir
 from hrm.datasets.errors import HRMDataError, PuzzleParseError
-from hrm.datasets.textio import looks_binary
+from hrm.datasets.task_table import TASK_NAMES, load_task
 
 if TYPE_CHECKING:
     from rich.text import Text
 
-TASK_NAMES = ("sudoku", "maze", "arc")
-
-# Vocab sizes of the original release's tokenisations (0 = pad in all of them).
-MAZE_VOCAB = maze.VOCAB_SIZE
-# The alias `hrm models pull` knows for the original release's 30x30 Maze-Hard model.
-LARGE_MAZE_MODEL = "hrm-maze-30x30-hard"
-ARC_VOCAB = arc.VOCAB_SIZE
+    from hrm.datasets.builders import CsvPuzzles
+    from hrm.datasets.format import DatasetMetadata, PuzzleSet
 
 
 class IncompatibleModelError(HRMDataError):
@@ -113,10 +111,120 @@ def decode_lines(byte_lines: Iterable[bytes]) -> Iterator[str]:
 # --------------------------------------------------------------------------- tasks
 
 
+@dataclass(frozen=True)
+class StandardData:
+    """A task's standard training set (`hrm train TASK` without --data): registry sources
+    built as the paper built them."""
+
+    title: str
+    """What it is, in the words `hrm train` says while fetching and building it."""
+    sources: tuple[str, ...]
+    """Registry names (`hrm datasets fetch NAME`); ARC builds combine several."""
+    aug: int
+    seed: int
+    offline: str
+    """The other way forward when the sources cannot be downloaded: exact commands."""
+    subsample: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The folder name `hrm datasets build SOURCES` gives the same build."""
+        suffix = (f"-sub{self.subsample}" if self.subsample else "") + (
+            f"-aug{self.aug}" if self.aug else "")
+        return "-".join(self.sources) + suffix
+
+    def folder(self) -> Path:
+        """Where it is built: in the cache, next to the download of its first source
+        (``<cache>/datasets/<source>/built/<name>``), so deleting that download with
+        `hrm datasets fetch --force` also drops what was built from it."""
+        return dataset_cache_dir(self.sources[0]) / "built" / self.name
+
+
+@dataclass
+class BuildInputs:
+    """What one `hrm datasets build` reads: CSV files by split, or folders of task files."""
+
+    csv: dict[str, Path] = field(default_factory=dict)
+    folders: list[tuple[str, Path]] = field(default_factory=list)
+    """(subset name, folder) pairs, in order (ARC: training/ and evaluation/)."""
+
+
+BuildProgress = Callable[[str | None, int, int], None]
+"""Called with (split being built, or None for a build in one pass; done; total)."""
+CsvRow = tuple[str, str, str, int]
+"""A row of the published CSV layout: source, question, answer, rating."""
+
+
+class GeneratorOptionError(ValueError):
+    """A `hrm datasets generate` setting the task's generator refuses; `option` names the
+    command-line option at fault, when one is."""
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        self.option = option
+
+
+class VariantVotes(Protocol):
+    """Answers to augmented variants of a puzzle, pooled and ranked (ARC's pass@k). One per
+    rank, merged on rank 0 through `pairs`, which must pickle."""
+
+    pairs: dict[Any, Any]
+
+    def add(self, example_index: int, identifier: int, inputs: np.ndarray,
+            labels: np.ndarray, prediction: np.ndarray, confidence: float) -> None: ...
+
+    def merge(self, other: VariantVotes) -> None: ...
+
+    def scores(self) -> dict[str, Any]: ...
+
+
+# Sudoku and mazes share the paper's recipe (see hrm.train.recipes for the table).
+PUZZLE_RECIPE: Mapping[str, Any] = {"weight_decay": 1.0, "puzzle_emb_lr": 1e-4,
+                                    "puzzle_emb_weight_decay": 1.0, "epochs": 20000,
+                                    "eval_interval": 2000}
+PUZZLE_TRM_RECIPE: Mapping[str, Any] = {"epochs": 50000, "eval_interval": 5000, "ema": 0.999}
+
+
 class Task(ABC):
-    """What `hrm solve`, `hrm eval` and the TUI need to know about one task."""
+    """Everything about one task: what `hrm solve`, `hrm eval`, `hrm train`, `hrm datasets`
+    and the TUI need to know about it."""
 
     name: str
+
+    checks_answers: bool = True
+    """Whether the rules tell a right answer from a wrong one (so a wrong answer can be
+    retried, `hrm solve --attempts`); False when only a known answer can (ARC)."""
+    several_answers: bool = False
+    """Whether a puzzle may have right answers other than its label (a maze's other
+    shortest paths); evaluation then asks `accepts_other` about predictions that differ."""
+    votes_over_variants: bool = False
+    """Whether evaluation pools the answers of a puzzle's augmented variants (ARC pass@k);
+    then the dataset's puzzle identifiers name the variants (`new_votes`)."""
+
+    # Training: the recipe's fields this task changes (hrm.train.recipes.Recipe), the
+    # changes per architecture on top, and the dataset `hrm train TASK` uses without --data.
+    recipe: Mapping[str, Any] = {}
+    architecture_recipes: Mapping[str, Mapping[str, Any]] = {}
+    standard_data: StandardData | None = None
+    release_seq_len: int | None = None
+    """The sequence length of the original release's models of this task, which RoPE
+    checkpoints do not store (`hrm.model.import_official`)."""
+
+    # Building (`hrm datasets build`): from what, defaults, which options apply, the limits.
+    builds_from: str | None = None
+    """"csv" (the published `source,question,answer,rating` layout: `read_csv` and
+    `build_split`), "folders" (of task files: `find_inputs`, `build`), None: not built."""
+    build_defaults: Mapping[str, int] = {"aug": 0, "seed": 0}
+    build_options: frozenset[str] = frozenset()
+    """Options of `hrm datasets build` beyond --aug/--seed (and --test, for CSV builds)
+    that the task takes: "subsample", "min_rating", "canvas"."""
+    combines_sources: bool = False
+    """Whether one build may combine several sources."""
+    max_aug: int | None = None
+
+    # Generating (`hrm datasets generate`): None when puzzles cannot be made offline, else
+    # the options beyond --count/--seed/--size/--workers the generator takes.
+    generator_options: frozenset[str] | None = None
 
     @abstractmethod
     def read(self, lines: Iterable[str], source: str) -> Iterator[Puzzle | PuzzleParseError]:
@@ -186,348 +294,142 @@ class Task(ABC):
         """A one-line text of a grid, for output with one line per puzzle."""
         return self.format(grid, "line")
 
+    # ----------------------------------------------------------------- models and bundles
 
-class SudokuTask(Task):
-    name = "sudoku"
-
-    def read(self, lines: Iterable[str], source: str) -> Iterator[Puzzle | PuzzleParseError]:
-        for item in sudoku.iter_puzzles(lines, source):
-            if isinstance(item, PuzzleParseError):
-                yield item
-            else:
-                yield Puzzle("sudoku", item.grid, item.source, item.line, item.layout,
-                             item.solution)
-
-    def check_model(self, vocab_size: int, seq_len: int) -> None:
-        side = math.isqrt(seq_len)
-        if side * side != seq_len or side not in sudoku.SIZES:
-            raise IncompatibleModelError(
-                f"the model takes {seq_len} tokens; a sudoku model takes 16, 81 or 256 "
-                "(4x4, 9x9 or 16x16 boards)"
-            )
-        if vocab_size != sudoku.vocab_size(side):
-            raise IncompatibleModelError(
-                f"the model has {vocab_size} token ids; a {side}x{side} sudoku model has "
-                f"{sudoku.vocab_size(side)} (pad, blank and {side} digits)"
-            )
-
-    def model_shape(self, puzzle: Puzzle) -> tuple[int, int]:
-        n = int(puzzle.grid.shape[0])
-        return n * n, sudoku.vocab_size(n)
-
-    def encode(self, puzzle: Puzzle, seq_len: int) -> np.ndarray:
-        n = int(puzzle.grid.shape[0])
-        if n * n != seq_len:
-            side = math.isqrt(seq_len)
-            raise PuzzleParseError(
-                f"a {n}x{n} sudoku needs a model for {n}x{n} boards; this model solves "
-                f"{side}x{side} boards", puzzle.source, puzzle.line
-            )
-        return sudoku.encode(puzzle.grid)
-
-    def decode(self, tokens: np.ndarray, puzzle: Puzzle) -> np.ndarray:
-        return sudoku.decode(tokens, int(puzzle.grid.shape[0]))
-
-    def verify(self, puzzle: Puzzle, answer: np.ndarray | None) -> bool:
-        # By the rules, not by comparison with a known solution: a puzzle may have several.
-        return answer is not None and sudoku.verify(puzzle.grid, answer)
-
-    def unsolvable(self, puzzle: Puzzle) -> str | None:
-        # Repeated givens are already a read error. A full search of a 16x16 board can take
-        # minutes in Python; up to 9x9 it takes milliseconds, and the model would spend
-        # seconds on a puzzle without a solution.
-        if puzzle.grid.shape[0] <= 9 and not sudoku_solver.solve(puzzle.grid).solutions:
-            return "the givens contradict each other (no solution)"
-        return None
-
-    def variant(self, puzzle: Puzzle, attempt: int
-                ) -> tuple[Puzzle, Callable[[np.ndarray], np.ndarray]]:
-        # Relabelled digits, transposition, bands, rows, stacks and columns shuffled: the
-        # augmentations of training. Attempt k draws from seed k, so a retry is reproducible.
-        transform = sudoku.random_transform(int(puzzle.grid.shape[0]),
-                                            np.random.RandomState(attempt))
-        return replace(puzzle, grid=transform.apply(puzzle.grid), expected=None), transform.invert
-
-    def bad_cells(self, puzzle: Puzzle, answer: np.ndarray | None) -> np.ndarray | None:
-        if answer is None:
-            return None
-        givens = puzzle.grid > 0
-        return sudoku.conflicts(answer) | (answer == 0) | (givens & (answer != puzzle.grid))
-
-    def format(self, grid: np.ndarray, layout: str) -> str:
-        return sudoku.format_grid(grid) if layout == "grid" else sudoku.format_line(grid)
-
-    def render_rich(self, puzzle: Puzzle, answer: np.ndarray | None) -> Text:
-        grid = puzzle.grid if answer is None else answer
-        return sudoku.render_rich(grid, givens=puzzle.grid > 0,
-                                  bad_cells=self.bad_cells(puzzle, answer))
-
-
-class MazeTask(Task):
-    name = "maze"
-
-    def read(self, lines: Iterable[str], source: str) -> Iterator[Puzzle | PuzzleParseError]:
-        for item in maze.iter_puzzles(lines, source):
-            if isinstance(item, PuzzleParseError):
-                yield item
-            else:
-                yield Puzzle("maze", item.grid, item.source, item.line, item.layout, item.solution)
-
-    def check_model(self, vocab_size: int, seq_len: int) -> None:
-        side = math.isqrt(seq_len)
-        if side * side != seq_len or side > maze.MAX_SIZE:
-            raise IncompatibleModelError(
-                f"the model takes {seq_len} tokens; a maze model takes a square canvas of at "
-                f"most {maze.MAX_SIZE}x{maze.MAX_SIZE} ({maze.MAX_SIZE ** 2} tokens)"
-            )
-        if vocab_size != MAZE_VOCAB:
-            raise IncompatibleModelError(
-                f"the model has {vocab_size} token ids; a maze model has {MAZE_VOCAB} "
-                "(pad and '# SGo')"
-            )
-
-    def model_shape(self, puzzle: Puzzle) -> tuple[int, int]:
-        return maze.CANVAS * maze.CANVAS, MAZE_VOCAB
-
-    def encode(self, puzzle: Puzzle, seq_len: int) -> np.ndarray:
-        # A smaller maze sits in the corner of the model's canvas, surrounded by walls, so
-        # the 30x30 Maze-Hard model also runs on small mazes.
-        canvas = math.isqrt(seq_len)
-        h, w = puzzle.grid.shape
-        if h > canvas or w > canvas:
-            # A small-canvas model (the shipped one is 10x10): say where a 30x30 one is.
-            hint = (f"; mazes up to {maze.CANVAS}x{maze.CANVAS} need a model such as "
-                    f"{LARGE_MAZE_MODEL} (`hrm models pull {LARGE_MAZE_MODEL}`)"
-                    if canvas < maze.CANVAS else "")
-            raise PuzzleParseError(
-                f"a {h}x{w} maze does not fit this model's {canvas}x{canvas} canvas{hint}",
-                puzzle.source, puzzle.line,
-            )
-        return maze.encode(puzzle.grid, canvas=canvas)
-
-    def encode_grid(self, puzzle: Puzzle) -> np.ndarray:
-        # Models of any size see the maze as it is; token 0 (pad) squares it off, and
-        # such models hold padded cells at zero, so the padding never changes the answer.
-        h, w = puzzle.grid.shape
-        tokens = np.zeros((max(h, w), max(h, w)), dtype=np.uint8)
-        tokens[:h, :w] = puzzle.grid + 1
-        return tokens
-
-    def decode(self, tokens: np.ndarray, puzzle: Puzzle) -> np.ndarray:
-        return maze.decode(tokens, shape=tuple(puzzle.grid.shape))
-
-    def verify(self, puzzle: Puzzle, answer: np.ndarray | None) -> bool:
-        return answer is not None and maze.verify(puzzle.grid, answer)
-
-    def unsolvable(self, puzzle: Puzzle) -> str | None:
-        if maze.shortest_path_length(puzzle.grid) is None:
-            return "walls separate S from G (no path)"
-        return None
-
-    def variant(self, puzzle: Puzzle, attempt: int
-                ) -> tuple[Puzzle, Callable[[np.ndarray], np.ndarray]] | None:
-        # The other symmetries of the square, in the original's numbering; a rectangular
-        # maze keeps only those that keep its shape (180 degrees and the two flips).
-        square = puzzle.grid.shape[0] == puzzle.grid.shape[1]
-        symmetries = range(1, 8) if square else (2, 4, 5)
-        if attempt > len(symmetries):
-            return None
-        tid = symmetries[attempt - 1]
-        grid = np.ascontiguousarray(dihedral_transform(puzzle.grid, tid))
-
-        def back(answer: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(inverse_dihedral_transform(answer, tid))
-
-        return replace(puzzle, grid=grid, expected=None), back
-
-    def bad_cells(self, puzzle: Puzzle, answer: np.ndarray | None) -> np.ndarray | None:
-        if answer is None:
-            return None
-        # path_breaks covers moved walls/S/G and broken path chains; an open cell may only
-        # stay open or become path.
-        opened = (puzzle.grid == maze.OPEN) & ~np.isin(answer, (maze.OPEN, maze.PATH))
-        return maze.path_breaks(puzzle.grid, answer) | opened
-
-    def format(self, grid: np.ndarray, layout: str) -> str:
-        return maze.format_grid(grid) if layout == "grid" else maze.format_line(grid)
-
-    def render_rich(self, puzzle: Puzzle, answer: np.ndarray | None) -> Text:
-        grid = puzzle.grid if answer is None else answer
-        return maze.render_rich(grid, bad_cells=self.bad_cells(puzzle, answer))
-
-
-class ArcTask(Task):
-    """ARC: each test input of a task is one puzzle; the demonstration pairs are what the
-    model learnt during training (through the task's puzzle identifier), not an input."""
-
-    name = "arc"
-
-    def read(self, lines: Iterable[str], source: str) -> Iterator[Puzzle | PuzzleParseError]:
-        return _read_arc(lines, source)
-
-    def check_model(self, vocab_size: int, seq_len: int) -> None:
-        if seq_len != arc.SEQ_LEN or vocab_size != ARC_VOCAB:
-            raise IncompatibleModelError(
-                f"the model takes {seq_len} tokens of {vocab_size} ids; an ARC model takes "
-                f"{arc.SEQ_LEN} tokens (a 30x30 canvas) of {ARC_VOCAB} ids"
-            )
-
-    def model_shape(self, puzzle: Puzzle) -> tuple[int, int]:
-        return arc.SEQ_LEN, ARC_VOCAB
-
-    def encode(self, puzzle: Puzzle, seq_len: int) -> np.ndarray:
-        if seq_len != arc.SEQ_LEN:
-            raise PuzzleParseError(f"ARC grids need a model of {arc.SEQ_LEN} tokens, this "
-                                   f"model takes {seq_len}", puzzle.source, puzzle.line)
-        return arc.encode_grid(puzzle.grid)
-
-    def decode(self, tokens: np.ndarray, puzzle: Puzzle) -> np.ndarray | None:
-        return arc.decode_grid(tokens)
-
-    def verify(self, puzzle: Puzzle, answer: np.ndarray | None) -> bool | None:
-        if puzzle.expected is None:
-            return None
-        return arc.verify(answer, puzzle.expected)
-
-    def bad_cells(self, puzzle: Puzzle, answer: np.ndarray | None) -> np.ndarray | None:
-        if answer is None or puzzle.expected is None:
-            return None
-        if answer.shape != puzzle.expected.shape:
-            return np.ones(answer.shape, dtype=bool)
-        return answer != puzzle.expected
-
-    def format(self, grid: np.ndarray, layout: str) -> str:
-        if layout == "grid":
-            return arc.render(grid)
-        return json.dumps(np.asarray(grid).tolist(), separators=(",", ":"))
-
-    def render_rich(self, puzzle: Puzzle, answer: np.ndarray | None) -> Text:
-        from rich.text import Text
-
-        if answer is None:
-            return Text("(no grid could be read from the prediction)", style="bold red")
-        bad = self.bad_cells(puzzle, answer)
-        text = Text()
-        for r, row in enumerate(answer):
-            if r:
-                text.append("\n")
-            for c, cell in enumerate(row):
-                colour = arc.PALETTE[int(cell)]
-                if bad is not None and bad[r, c]:
-                    # A wrong cell keeps its colour but is crossed, so the grid stays readable.
-                    text.append("╳╳", style=f"bold white on {colour}")
-                else:
-                    text.append("██", style=colour)
-        return text
-
-
-# --------------------------------------------------------------------------- ARC reading
-
-
-def _read_arc(lines: Iterable[str], source: str) -> Iterator[Puzzle | PuzzleParseError]:
-    """ARC task JSON (one task, a list, or an id -> task mapping), or JSON Lines with one
-    such value per line, which streams. A bad task costs only itself."""
-    numbered = enumerate(lines, start=1)
-    for number, text in numbered:
-        if not text.strip():
-            continue
-        if looks_binary(text):
-            yield PuzzleParseError("binary data, not ARC task JSON", source, number)
-            return
+    def fits_dataset(self, vocab_size: int, seq_len: int) -> bool:
+        """Whether a built dataset of this token layout can be this task's."""
         try:
-            first = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
-            first = None
-        if first is not None:  # JSON Lines: every line is a whole value
-            yield from _arc_value(text, first, source, number)
-            for later, line in numbered:
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except (json.JSONDecodeError, RecursionError) as exc:
-                    message = getattr(exc, "msg", "nested too deeply")
-                    yield PuzzleParseError(f"invalid JSON: {message}", source, later)
-                    continue
-                yield from _arc_value(line, value, source, later)
-            return
-        # Leading blank lines were skipped: put them back so JSON line numbers match.
-        rest = (t.rstrip("\r\n") for _, t in numbered)
-        whole = "\n" * (number - 1) + "\n".join([text.rstrip("\r\n"), *rest])
-        try:
-            value = json.loads(whole)
-        except json.JSONDecodeError as exc:
-            yield PuzzleParseError(f"invalid JSON: {exc.msg} (column {exc.colno})", source,
-                                   exc.lineno)
-            return
-        except RecursionError:
-            yield PuzzleParseError("invalid JSON: nested too deeply", source)
-            return
-        yield from _arc_value(whole, value, source, None)
-        return
-    yield PuzzleParseError("empty input; expected ARC task JSON", source)
+            self.check_model(vocab_size, seq_len)
+        except IncompatibleModelError:
+            return False
+        return True
 
+    def bundle_tokens(self, vocab_size: int, seq_len: int) -> dict[str, Any]:
+        """What a bundle's `task` entry says about the tokens, beyond name and sizes."""
+        return {}
 
-def _arc_value(text: str, value: Any, source: str,
-               line: int | None) -> Iterator[Puzzle | PuzzleParseError]:
-    """The puzzles of one decoded JSON value. `line` is set for a JSON Lines line: then
-    every location is that line."""
-    default_name = "task" if source.startswith("<") else Path(source).stem
-    if line is not None and line > 1:
-        # JSON Lines: later lines need their own names (a task file on one line, as the ARC
-        # repositories store them, keeps the file's name).
-        default_name = f"{default_name}-{line}"
-    # The parser in arc.py checks a task's structure and finds the JSON line of a bad value;
-    # it is used task by task here so that one bad task does not hide the others.
-    reader = arc._TaskReader(text, source)
-    if isinstance(value, list) and value:
-        named = [(f"{default_name}-{i}", (i,), item) for i, item in enumerate(value)]
-    elif isinstance(value, dict) and value and not ("train" in value or "test" in value):
-        named = [(str(key), (key,), item) for key, item in value.items()]
-    else:
-        named = [(default_name, (), value)]
-    for task_name, path, item in named:
-        try:
-            task = reader.task(item, task_name, path)
-        except PuzzleParseError as exc:
-            yield exc if line is None else PuzzleParseError(exc.message, source, line)
-            continue
-        for k, pair in enumerate(task.test):
-            where = line if line is not None else arc._line_of(text, (*path, "test", k))
-            yield Puzzle(
-                "arc",
-                pair.input,
-                source,
-                where,
-                "json",
-                pair.output,
-                name=f"{task.id}/test{k}",
-                identifier=task.id,
-            )
+    # ----------------------------------------------------------------- evaluation
 
+    def accepts_other(self, inputs: np.ndarray, labels: np.ndarray,
+                      predictions: np.ndarray) -> np.ndarray:
+        """For rows of tokens whose prediction differs from the label: which are right all
+        the same (only asked when `several_answers`)."""
+        return np.zeros(len(predictions), dtype=bool)
 
-TASKS: dict[str, Task] = {"sudoku": SudokuTask(), "maze": MazeTask(), "arc": ArcTask()}
+    def new_votes(self, identifiers: Sequence[str]) -> VariantVotes:
+        """An empty pool of variant answers (only asked when `votes_over_variants`)."""
+        raise NotImplementedError(f"{self.name} does not vote over variants")
+
+    def split_decoder(self, folder: Path, split: str) -> Callable[[np.ndarray], np.ndarray]:
+        """The map from a built split's tokens to grids of this task (`hrm eval --attempts`
+        solves the split's examples as puzzles)."""
+        raise HRMDataError(f"{self.name} splits cannot be read back as puzzles")
+
+    def free_cells(self, puzzle: Puzzle, answer: np.ndarray | None) -> np.ndarray | None:
+        """Cells where the model has a choice (the TUI's mean confidence is over these):
+        every cell unless the task says otherwise."""
+        return None if answer is None else np.ones(answer.shape, dtype=bool)
+
+    # ----------------------------------------------------------------- building
+
+    def reads_csv(self, question: str) -> bool:
+        """Whether a CSV question in the published layout is a puzzle of this task."""
+        return False
+
+    def read_csv(self, path: Path) -> CsvPuzzles:
+        """The puzzles of a CSV file (PuzzleParseError naming the line of a bad one)."""
+        raise HRMDataError(f"{self.name} datasets are not built from CSV files")
+
+    def build_split(self, data: CsvPuzzles, aug: int, rng: np.random.RandomState, *,
+                    subsample: int | None = None, min_rating: int | None = None,
+                    progress: Callable[[int], None] | None = None, **options: Any
+                    ) -> tuple[DatasetMetadata, dict[str, PuzzleSet]]:
+        """One split of a dataset from CSV puzzles (see `hrm.datasets.builders`)."""
+        raise HRMDataError(f"{self.name} datasets are not built from CSV files")
+
+    def find_inputs(self, folder: Path) -> list[tuple[str, Path]]:
+        """Subsets of task files in `folder` this task builds from ([] when none)."""
+        return []
+
+    def source_inputs(self, folder: Path, source: Any) -> BuildInputs:
+        """The inputs of a fetched registry source (`hrm.datasets.sources`) in `folder`."""
+        return BuildInputs(csv={split: folder / f"{split}.csv" for split in ("train", "test")})
+
+    def check_build(self, aug: int, **options: Any) -> None:
+        """ValueError for settings the task cannot build with."""
+        if self.max_aug is not None and aug > self.max_aug:
+            raise ValueError(f"{self.name} builds take --aug 0..{self.max_aug}")
+
+    def build(self, inputs: BuildInputs, out: Path, *, aug: int, seed: int,
+              overwrite: bool = False, progress: BuildProgress | None = None,
+              **options: Any) -> Path:
+        """Build a training dataset from `inputs` into `out`; returns `out`."""
+        from hrm.datasets.builders import build_from_csv
+
+        def report(split: str, done: int, total: int) -> None:
+            if progress is not None:
+                progress(split, done, total)
+
+        return build_from_csv(self, inputs.csv, out, aug=aug, seed=seed, overwrite=overwrite,
+                              progress=report, **options)
+
+    # ----------------------------------------------------------------- generating
+
+    def generate(self, count: int, seed: int, size: int | None, workers: int,
+                 **options: Any) -> Iterator[CsvRow]:
+        """`count` new puzzles with their solutions, as CSV rows (only asked when
+        `generator_options` is not None); GeneratorOptionError for bad settings."""
+        raise GeneratorOptionError(f"{self.name} puzzles cannot be generated")
 
 
 def get_task(name: str) -> Task:
-    """The adapter of task `name` (ValueError for an unknown name)."""
+    """The `Task` of `name` (ValueError for an unknown name)."""
     try:
-        return TASKS[name]
+        return load_task(name)
     except KeyError:
         raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASK_NAMES)}") from None
 
 
+def tasks_where(test: Callable[[Task], bool]) -> list[str]:
+    """Names of the tasks that pass `test`, in table order (for choices and messages)."""
+    return [name for name in TASK_NAMES if test(get_task(name))]
+
+
+def release_seq_len(task: str | None, data_path: Any, vocab_size: int) -> int | None:
+    """The sequence length of an original-release RoPE checkpoint, which it does not store:
+    that of `task`, else of a task named in its training `data_path`, else of the task
+    whose release vocabulary it has; None when nothing tells."""
+    if task is not None:
+        return get_task(task).release_seq_len
+    if isinstance(data_path, str):
+        lowered = data_path.lower()
+        for name in TASK_NAMES:
+            if name in lowered and get_task(name).release_seq_len is not None:
+                return get_task(name).release_seq_len
+    for name in TASK_NAMES:
+        length = get_task(name).release_seq_len
+        if length is not None and get_task(name).fits_dataset(vocab_size, length):
+            return length
+    return None
+
+
 __all__ = [
-    "TASKS",
+    "PUZZLE_RECIPE",
+    "PUZZLE_TRM_RECIPE",
     "TASK_NAMES",
-    "ArcTask",
+    "BuildInputs",
+    "BuildProgress",
+    "CsvRow",
+    "GeneratorOptionError",
     "IncompatibleModelError",
-    "MazeTask",
     "Puzzle",
-    "SudokuTask",
+    "StandardData",
     "Task",
+    "VariantVotes",
     "bundle_task_name",
     "decode_lines",
     "get_task",
+    "release_seq_len",
     "task_metadata",
+    "tasks_where",
 ]

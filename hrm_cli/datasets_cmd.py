@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hrm_cli.completion import dataset_names
 from hrm_cli.console import human_size, progress_bar, stderr_console
 from hrm_cli.lazy import LazyGroup
+from hrm_cli.options import TaskChoice
 from hrm_cli.paths import InputPath, check_input_path, check_output_name
+
+if TYPE_CHECKING:
+    from hrm.datasets.tasks import BuildInputs
 
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("hrm_cli.datasets_sources_cmd", "list_command", "List the known remote datasets."),
@@ -38,7 +43,7 @@ Examples:
   hrm datasets generate maze --count 1000 --min-path 110 --out maze-hard.csv
 """
 )
-@click.argument("task", type=click.Choice(["sudoku", "maze"]))
+@click.argument("task", type=TaskChoice(lambda task: task.generator_options is not None))
 @click.option(
     "--count",
     "-n",
@@ -124,55 +129,32 @@ def generate(
     singles propagation meets (like the published tdoku backtrack counts); maze ratings
     count the cells of the shortest path.
     """
-    if task == "sudoku":
-        if min_path:
-            raise click.UsageError("--min-path applies to mazes, not sudoku")
-        if max_rating is not None and max_rating < min_rating:
-            raise click.UsageError("--max-rating is below --min-rating")
-        rows = _sudoku_rows(count, seed, size or 9, min_rating, max_rating, clues, workers)
-    else:
-        if min_rating or max_rating is not None or clues is not None:
-            raise click.UsageError("--min-rating/--max-rating/--clues apply to sudoku, not mazes")
-        rows = _maze_rows(count, seed, size or 30, min_path, workers)
-    _write_csv(rows, out, count, force, quiet, f"generating {task}")
+    from hrm.datasets.tasks import GeneratorOptionError, get_task, tasks_where
 
-
-def _sudoku_rows(count, seed, size, min_rating, max_rating, clues, workers):
-    from hrm.datasets import sudoku
-    from hrm.datasets.sudoku_generator import GeneratorSettings, generate
-
-    if size not in sudoku.SIZES:
-        raise click.BadParameter("sudoku --size must be 4, 9 or 16", param_hint="--size")
-    if clues is not None and clues >= size * size:
-        raise click.BadParameter(
-            f"a {size}x{size} board has {size * size} cells", param_hint="--clues"
-        )
-    settings = GeneratorSettings(size, clues, min_rating, max_rating)
-    for item in generate(count, seed, settings, workers):
-        yield (
-            f"hrm-sudoku{size}-seed{seed}",
-            sudoku.format_line(item.puzzle),
-            sudoku.format_line(item.solution),
-            item.rating,
-        )
-
-
-def _maze_rows(count, seed, size, min_path, workers):
-    from hrm.datasets import maze
-    from hrm.datasets.maze_generator import MazeSettings, generate
-
-    if not 2 <= size <= maze.MAX_SIZE:
-        raise click.BadParameter(f"maze --size must be 2..{maze.MAX_SIZE}", param_hint="--size")
-    settings = MazeSettings(size=size, min_path=min_path)
+    spec = get_task(task)
+    given = {"min_rating": min_rating or None, "max_rating": max_rating, "clues": clues,
+             "min_path": min_path or None}
+    given = {name: value for name, value in given.items() if value is not None}
+    for name in given.keys() - spec.generator_options:
+        takers = tasks_where(lambda other, name=name: name in (other.generator_options or ()))
+        raise click.UsageError(f"--{name.replace('_', '-')} applies to {', '.join(takers)}, "
+                               f"not {task}")
     try:
-        for item in generate(count, seed, settings, workers):
-            yield (
-                f"hrm-maze{size}-seed{seed}",
-                maze.format_line(item.puzzle),
-                maze.format_line(item.solution),
-                item.path_cells,
-            )
-    except ValueError as exc:
+        rows = spec.generate(count, seed, size, workers, **given)
+    except GeneratorOptionError as exc:
+        if exc.option:
+            raise click.BadParameter(str(exc), param_hint=exc.option) from None
+        raise click.UsageError(str(exc)) from None
+    _write_csv(_usage_errors(rows), out, count, force, quiet, f"generating {task}")
+
+
+def _usage_errors(rows):
+    """The rows; a setting the generator finds impossible only once running is exit 2."""
+    from hrm.datasets.tasks import GeneratorOptionError
+
+    try:
+        yield from rows
+    except GeneratorOptionError as exc:
         raise click.UsageError(str(exc)) from None
 
 
@@ -276,66 +258,51 @@ def build(sources, test_csv, out, subsample, aug, seed, min_rating, canvas, forc
     folders (e.g. training/ and evaluation/). ARC builds may combine several sources. The
     output folder is printed on stdout.
     """
-    plan = _resolve_build_sources(sources, test_csv)
-    task = plan["task"]
-    if task == "arc":
-        if subsample is not None or min_rating is not None:
-            raise click.UsageError("--subsample and --min-rating apply to sudoku and maze")
-    elif task == "maze" and aug is not None and aug > 7:
-        raise click.BadParameter("mazes have 8 symmetries: use --aug 0..7", param_hint="--aug")
-    if canvas is not None and task != "maze":
-        raise click.UsageError("--canvas applies to mazes")
-    aug = aug if aug is not None else (1000 if task == "arc" else 0)
-    seed = seed if seed is not None else (42 if task == "arc" else 0)
+    from hrm.datasets.tasks import get_task, tasks_where
+
+    task, name, inputs = _resolve_build_sources(sources, test_csv)
+    spec = get_task(task)
+    given = {"subsample": subsample, "min_rating": min_rating, "canvas": canvas}
+    for option in (o for o, value in given.items() if value is not None):
+        if option not in spec.build_options:
+            takers = tasks_where(lambda other, option=option: option in other.build_options)
+            raise click.UsageError(f"--{option.replace('_', '-')} applies to "
+                                   f"{' and '.join(takers) or 'no task'} builds, not {task}")
+    aug = aug if aug is not None else spec.build_defaults.get("aug", 0)
+    seed = seed if seed is not None else spec.build_defaults.get("seed", 0)
+    try:
+        spec.check_build(aug)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--aug") from None
     if out is None:
         suffix = (f"-sub{subsample}" if subsample else "") + (f"-aug{aug}" if aug else "")
-        out = Path("data") / f"{plan['name']}{suffix}"
+        out = Path("data") / f"{name}{suffix}"
     out = Path(out)
     from hrm.datasets.format import check_output_folder
 
     check_output_folder(out, force)  # refuse before the work, not after it
 
+    options = {k: v for k, v in given.items() if v is not None}
     with progress_bar(quiet) as progress:
         bar = progress.add_task(f"building {out.name}", total=None)
-        if task == "arc":
-            from hrm.datasets.arc_builder import build_arc
 
-            def arc_progress(done: int, total: int) -> None:
-                progress.update(bar, completed=done, total=total)
+        def report(split: str | None, done: int, total: int) -> None:
+            where = f"{out.name}/{split}" if split else out.name
+            progress.update(bar, description=f"building {where}", completed=done, total=total)
 
-            build_arc(
-                plan["arc_subsets"], out, aug=aug, seed=seed, overwrite=force, progress=arc_progress
-            )
-        else:
-            from hrm.datasets.builders import build_from_csv
-
-            def csv_progress(split: str, done: int, total: int) -> None:
-                progress.update(
-                    bar, description=f"building {out.name}/{split}", completed=done, total=total
-                )
-
-            build_from_csv(
-                task,
-                plan["csv"],
-                out,
-                aug=aug,
-                seed=seed,
-                subsample=subsample,
-                min_rating=min_rating,
-                overwrite=force,
-                progress=csv_progress,
-                canvas=canvas,
-            )
+        spec.build(inputs, out, aug=aug, seed=seed, overwrite=force, progress=report,
+                   **options)
     click.echo(str(out))
 
 
-def _resolve_build_sources(sources: tuple[str, ...], test_csv: str | None) -> dict:
-    """Work out the task and the input files from what the user named."""
+def _resolve_build_sources(sources: tuple[str, ...], test_csv: str | None
+                           ) -> tuple[str, str, BuildInputs]:
+    """The task, the default output name and the inputs, from what the user named."""
     from hrm.datasets import sources as registry
-    from hrm.datasets.arc_builder import discover_subsets
     from hrm.datasets.builders import detect_csv_task
+    from hrm.datasets.tasks import BuildInputs, get_task, tasks_where
 
-    tasks, names, csv_files, arc_subsets = set(), [], {}, []
+    tasks, names, inputs = set(), [], BuildInputs()
     for item in sources:
         path = Path(item)
         if item in registry.SOURCES:
@@ -345,31 +312,31 @@ def _resolve_build_sources(sources: tuple[str, ...], test_csv: str | None) -> di
             folder = registry.fetch(source)
             tasks.add(source.task)
             names.append(item)
-            if source.task == "arc":
-                arc_subsets += list(registry.arc_task_dirs(source).items())
-            else:
-                csv_files = {"train": folder / "train.csv", "test": folder / "test.csv"}
+            found = get_task(source.task).source_inputs(folder, source)
+            inputs.csv = found.csv or inputs.csv
+            inputs.folders += found.folders
         elif path.is_file():
             tasks.add(detect_csv_task(path))
             names.append(path.stem)
-            csv_files = {"train": path}
+            inputs.csv = {"train": path}
         elif path.is_dir() and (path / "train.csv").is_file():
             tasks.add(detect_csv_task(path / "train.csv"))
             names.append(path.name)
-            csv_files = {
+            inputs.csv = {
                 s: path / f"{s}.csv" for s in ("train", "test") if (path / f"{s}.csv").is_file()
             }
         elif path.is_dir():
-            subsets = [(n, p) for n, p in discover_subsets(path) if any(p.glob("*.json"))]
-            if not subsets and any(path.glob("*.json")):
-                subsets = [(path.name, path)]
-            if not subsets:
+            found = [(name, get_task(name).find_inputs(path))
+                     for name in tasks_where(lambda task: task.builds_from == "folders")]
+            task, subsets = next(((n, f) for n, f in found if f), (None, []))
+            if task is None:
                 raise click.BadParameter(
-                    f"{item}: holds neither train.csv nor ARC task folders", param_hint="SOURCES"
+                    f"{item}: holds neither train.csv nor task folders of "
+                    f"{' or '.join(n for n, _ in found) or 'any task'}", param_hint="SOURCES"
                 )
-            tasks.add("arc")
+            tasks.add(task)
             names.append(path.name)
-            arc_subsets += subsets
+            inputs.folders += subsets
         else:
             known = ", ".join(registry.SOURCES)
             try:
@@ -383,15 +350,15 @@ def _resolve_build_sources(sources: tuple[str, ...], test_csv: str | None) -> di
     if len(tasks) != 1:
         raise click.UsageError(f"the sources mix tasks ({', '.join(sorted(tasks))})")
     task = tasks.pop()
-    if task != "arc" and len(sources) > 1:
+    if not get_task(task).combines_sources and len(sources) > 1:
         raise click.UsageError(
-            "sudoku and maze builds take one source (use --test for the test CSV)"
+            f"{task} builds take one source (use --test for the test CSV)"
         )
     if test_csv is not None:
-        if task == "arc":
+        if get_task(task).builds_from != "csv":
             raise click.UsageError("--test applies to CSV sources")
-        csv_files["test"] = Path(test_csv)
-    return {"task": task, "name": "-".join(names), "csv": csv_files, "arc_subsets": arc_subsets}
+        inputs.csv["test"] = Path(test_csv)
+    return task, "-".join(names), inputs
 
 
 # --------------------------------------------------------------------------- info

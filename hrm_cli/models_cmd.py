@@ -14,7 +14,7 @@ from hrm_cli.console import human_size
 if TYPE_CHECKING:
     from hrm.inference.store import ModelEntry
 
-from hrm_cli.options import TASKS
+from hrm_cli.options import TaskChoice
 
 ENVIRONMENT_HELP = """\b
 Names:
@@ -213,7 +213,7 @@ def path(name: str) -> None:
     "hrm models pull someone/HRM-sudoku-finetune --task sudoku",
 ))
 @click.argument("name", shell_complete=pullable_model_names)
-@click.option("--task", type=click.Choice(TASKS), default=None,
+@click.option("--task", type=TaskChoice(), default=None,
               help="The task of a hub repository hrm does not know.")
 @click.option("--force", is_flag=True, help="Download and convert again even if cached.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or messages on stderr.")
@@ -254,7 +254,7 @@ def pull(name: str, task: str | None, force: bool, quiet: bool) -> None:
 ))
 @click.argument("source", metavar="PATH")
 @click.option("--name", default=None, help="Cache name [default: the folder's name].")
-@click.option("--task", type=click.Choice(TASKS), default=None,
+@click.option("--task", type=TaskChoice(), default=None,
               help="The task it solves [default: from the bundle, or guessed from the "
               "token layout].")
 @click.option("--force", is_flag=True, help="Replace a cached model of the same name.")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
+from hrm.datasets.task_table import TASK_NAMES
 from hrm_cli.completion import model_names
 
 F = TypeVar("F", bound=Callable)
-TASKS = ("sudoku", "maze", "arc")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 """`--dtype` choices: hrm.model.config.FORWARD_DTYPES, repeated so that --help needs no torch."""
 GRADIENTS = ("one-step", "last-cycle", "full")
@@ -19,10 +19,32 @@ HALTINGS = ("q-learning", "halt-only")
 """`hrm train --halting` choices: hrm.model.config.HALTINGS, repeated for the same reason."""
 
 
+class TaskChoice(click.Choice):
+    """A choice of task names, read from the task table when used (so a task registered
+    after this module was imported is a choice too); `where` keeps only the tasks whose
+    `Task` passes it (it imports the task modules, so it runs only when the choice is)."""
+
+    def __init__(self, where: Callable[[Any], bool] | None = None) -> None:
+        self.where = where
+        super().__init__((), case_sensitive=True)
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        if self.where is None:
+            return tuple(TASK_NAMES)
+        from hrm.datasets.tasks import tasks_where
+
+        return tuple(tasks_where(self.where))
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass  # always the table's
+
+
 def puzzle_model_options(function: F) -> F:
     """TASK [FILE|-]... with --model, --device, --halt and --max-segments (solve, watch)."""
     decorators = [
-        click.argument("task", type=click.Choice(TASKS)),
+        click.argument("task", type=TaskChoice()),
         click.argument("inputs", nargs=-1, metavar="[FILE|-]...", type=click.Path(allow_dash=True)),
         click.option(
             "--model",

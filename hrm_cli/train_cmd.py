@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from hrm.train.config import TrainConfig
     from hrm.train.loop import TrainOutcome
 
-from hrm_cli.options import DTYPES, GRADIENTS, HALTINGS, TASKS
+from hrm_cli.options import DTYPES, GRADIENTS, HALTINGS, TaskChoice
 
 PRESETS = ("paper", "small", "tiny")
 # hrm.model.architectures lists them; importing it here would import torch.
@@ -217,7 +217,7 @@ end, model/ (a bundle for `hrm solve` / `hrm eval`). Ctrl-C writes a checkpoint 
 130, --time-limit exits 3; --resume continues the run exactly where it stopped.
 """
 )
-@click.argument("task", type=click.Choice(TASKS), required=False)
+@click.argument("task", type=TaskChoice(), required=False)
 @click.option("--data", type=click.Path(file_okay=False),
               help="Built dataset folder (`hrm datasets build`) [the task's standard dataset "
                    "from the cache, fetched and built on first use: Sudoku-Extreme with "
@@ -558,9 +558,8 @@ class ProgressReporter:
                 f"(token {record['token_accuracy']:.1%}, {record['max_segments']} segments); "
                 f"adaptive {record['adaptive']['exact_accuracy']:.1%} in "
                 f"{record['adaptive']['mean_segments']:.1f} segments")
-        if "arc" in record:
-            arc = record["arc"]
-            text += f"; ARC pass@1 {arc['pass@1']:.1%}, pass@2 {arc['pass@2']:.1%}"
+        for name, votes in _variant_votes(record):
+            text += f"; {name.upper()} pass@1 {votes['pass@1']:.1%}, pass@2 {votes['pass@2']:.1%}"
         self._print(text)
 
     def message(self, text: str) -> None:
@@ -645,7 +644,9 @@ def eval_command(target: str, data: str | None, split: str, device: str, batch_s
     this part runs on rank 0 alone.
     """
     from hrm.datasets.format import load_identifiers
-    from hrm.inference.attempts import RETRY_TASKS, evaluate_attempts
+    from hrm.datasets.tasks import get_task
+    from hrm.inference.attempts import check_retries, evaluate_attempts
+    from hrm.inference.errors import InferenceError
     from hrm.train.data import EvalLoader
     from hrm.train.distributed import World, resolve_device, setup, teardown
     from hrm.train.errors import TrainingError
@@ -671,11 +672,13 @@ def eval_command(target: str, data: str | None, split: str, device: str, batch_s
         if loaded.task is not None:
             check_task(loaded.task, loader.metadata, folder)
         check_model_fits(loaded.model, loader.metadata, folder)
-        if attempts > 1 and loaded.task not in RETRY_TASKS:
-            raise click.UsageError(f"--attempts retries by the rules of sudoku and maze; "
-                                   f"{loaded.task or 'this model'}'s answers cannot be "
-                                   "checked")
-        identifiers = load_identifiers(folder) if loaded.task == "arc" else None
+        if attempts > 1:
+            try:
+                check_retries(loaded.task)
+            except InferenceError as exc:
+                raise click.UsageError(str(exc)) from None
+        votes = loaded.task is not None and get_task(loaded.task).votes_over_variants
+        identifiers = load_identifiers(folder) if votes else None
         with progress_bar(quiet or not world.is_main) as progress:
             bar = progress.add_task(f"eval {split}", total=len(loader))
             result = evaluate(loaded.model, loader, max_segments=max_segments,
@@ -718,10 +721,10 @@ def _print_eval_table(report: dict[str, Any]) -> None:
     adaptive = report["adaptive"]
     summary.add_row("exact accuracy, adaptive halting", f"{adaptive['exact_accuracy']:.2%}")
     summary.add_row("mean segments, adaptive halting", f"{adaptive['mean_segments']:.2f}")
-    if "arc" in report:
-        arc = report["arc"]
-        summary.add_row(f"ARC pass@1 ({arc['tasks']} tasks)", f"{arc['pass@1']:.2%}")
-        summary.add_row("ARC pass@2", f"{arc['pass@2']:.2%}")
+    for name, votes in _variant_votes(report):
+        summary.add_row(f"{name.upper()} pass@1 ({votes['tasks']} tasks)",
+                        f"{votes['pass@1']:.2%}")
+        summary.add_row(f"{name.upper()} pass@2", f"{votes['pass@2']:.2%}")
     console.print(summary)
 
     budgets = Table(title="by segment budget", title_justify="left")
@@ -747,6 +750,13 @@ def _print_eval_table(report: dict[str, Any]) -> None:
         if retried["other_answers"]:
             console.print(f"{retried['other_answers']} solved by another valid answer than "
                           "the label")
+
+
+def _variant_votes(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The pass@k of tasks that vote over variants (ARC), which evaluation reports under the
+    task's name."""
+    return [(name, value) for name, value in record.items()
+            if isinstance(value, dict) and "pass@1" in value]
 
 
 __all__ = ["eval_command", "train"]

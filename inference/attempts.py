@@ -22,15 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from hrm.datasets import maze, sudoku
-from hrm.datasets.format import load_maze_size, load_split
-from hrm.datasets.tasks import Puzzle, get_task
+from hrm.datasets.format import load_split
+from hrm.datasets.tasks import Puzzle, get_task, tasks_where
 from hrm.inference.errors import InferenceError
 from hrm.inference.solver import Solver
 from hrm.model import IGNORE_LABEL_ID, ACTModel
-
-RETRY_TASKS = ("sudoku", "maze")
-"""Tasks whose answers the rules can check; ARC answers cannot be, so it is never retried."""
 
 
 @dataclass
@@ -62,24 +58,27 @@ def attempt_budgets(attempts: int) -> list[int]:
     return sorted({k for k in (1, 2, 4, 8, 16, 32) if k < attempts} | {attempts})
 
 
+def check_retries(task: str | None) -> None:
+    """InferenceError unless the rules of `task` can check its answers, which retrying
+    needs (ARC's cannot be: it is never retried)."""
+    if task is None or not get_task(task).checks_answers:
+        able = ", ".join(tasks_where(lambda spec: spec.checks_answers))
+        whose = f"{task} answers" if task else "this model's answers"
+        raise InferenceError(f"--attempts needs answers the rules can check ({able}); "
+                             f"{whose} cannot be")
+
+
 def split_puzzles(task: str, folder: Path, split: str = "test") -> list[Puzzle]:
     """The labelled examples of a built split as puzzles, their labels as expected answers."""
-    if task not in RETRY_TASKS:
-        raise InferenceError(f"--attempts needs answers the rules can check (sudoku, maze); "
-                            f"{task} answers cannot be")
+    check_retries(task)
     examples = load_split(folder, split).all
     where = str(Path(folder) / split)
-    # Mazes padded into a larger canvas are cropped back: a retry turns the maze itself,
-    # as `hrm solve` does, not the canvas (which would move it out of its corner).
-    maze_size = load_maze_size(folder, split) if task == "maze" else None
+    decode = get_task(task).split_decoder(folder, split)
     puzzles = []
     for row, (inputs, labels) in enumerate(zip(examples.inputs, examples.labels, strict=True)):
         if not np.any(labels != IGNORE_LABEL_ID):
             continue  # nothing to score, as in `evaluate`
-        if task == "sudoku":
-            grid, expected = sudoku.decode(inputs), sudoku.decode(labels)
-        else:
-            grid, expected = maze.decode(inputs, maze_size), maze.decode(labels, maze_size)
+        grid, expected = decode(inputs), decode(labels)
         puzzles.append(Puzzle(task, grid, f"{where}[{row}]", None, "line", expected))
     return puzzles
 

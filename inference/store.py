@@ -34,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from hrm.datasets import cache
 from hrm.datasets.errors import HRMDataError
+from hrm.datasets.maze_task import LARGE_MAZE_MODEL
 from hrm.datasets.tasks import (
-    LARGE_MAZE_MODEL,
     TASK_NAMES,
     IncompatibleModelError,
     bundle_task_name,
     get_task,
+    release_seq_len,
     task_metadata,
 )
 
@@ -442,7 +443,7 @@ def load(entry: ModelEntry, device: str | torch.device = "cpu",
 
     A release checkpoint is converted in memory; `task` tells it the sequence length.
     """
-    from hrm.model import BundleInfo, import_official, load_bundle
+    from hrm.model import BundleInfo, load_bundle
 
     if entry.kind == "cached":
         if entry.broken:
@@ -453,7 +454,7 @@ def load(entry: ModelEntry, device: str | torch.device = "cpu",
                          f"remove it with `{entry.remove_hint}` and pull or import it again")
     if entry.kind != "release":
         return load_bundle(entry.path, device)
-    model = import_official(entry.path, task=task or entry.task)
+    model = import_release(entry.path, task or entry.task)
     config = model.config
     name = task or bundle_task_name({}, config.vocab_size, config.seq_len)
     info = BundleInfo(config=config, path=entry.path,
@@ -461,6 +462,20 @@ def load(entry: ModelEntry, device: str | torch.device = "cpu",
                       provenance={"source": "original HRM release checkpoint",
                                   "path": str(entry.path)})
     return model.to(device).eval(), info
+
+
+def import_release(path: Path, task: str | None = None) -> ACTModel:
+    """An original-release checkpoint as a model; `task` (else the checkpoint's training
+    data path or vocabulary) gives the sequence length RoPE checkpoints do not store."""
+    from hrm.model import import_official
+
+    if task is not None:
+        get_task(task)  # ValueError for an unknown task
+
+    def hint(data_path: Any, vocab_size: int) -> int | None:
+        return release_seq_len(task, data_path, vocab_size)
+
+    return import_official(path, seq_len_hint=hint)
 
 
 def puzzle_identifiers(info: BundleInfo) -> dict[str, int] | None:
@@ -595,9 +610,9 @@ def _store_release(checkpoint: Path, name: str, task: str | None, provenance: di
     """Convert an original-release checkpoint into a bundle in the cache entry `name`.
 
     The caller holds the entry's lock."""
-    from hrm.model import import_official, read_official_config, save_bundle
+    from hrm.model import read_official_config, save_bundle
 
-    model = import_official(checkpoint, task=task)
+    model = import_release(checkpoint, task)
     config = model.config
     task = task or bundle_task_name({}, config.vocab_size, config.seq_len)
     if task is None:

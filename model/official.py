@@ -9,8 +9,9 @@ What the YAML lacks is inferred from the tensors: vocab size (token embedding ro
 puzzle-identifier count and puzzle-embedding width (puzzle table shape), and, with learned
 positions, the sequence length (position table rows minus the puzzle prefix). With RoPE
 nothing stored depends on the sequence length, so it comes from `seq_len=`, else from
-`task=` ("sudoku" 81, "maze" 900, "arc" 900), else from a task name in the YAML's
-`data_path`, else from the vocab size (11 sudoku, 6 maze, 12 ARC).
+`seq_len_hint(data_path, vocab_size)`: the caller's knowledge of the release's tasks
+(`hrm.datasets.tasks.release_seq_len` reads the task from the YAML's `data_path` or
+the vocab size); this package knows no tasks.
 
 Checkpoints are read with `torch.load(weights_only=True)` only: never arbitrary pickles.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +34,8 @@ from hrm.model.hrm import HRM
 CONFIG_NAME = "all_config.yaml"
 KEY_PREFIXES = ("_orig_mod.", "model.", "inner.")
 
-# Sequence length and vocab size of the original release's tasks (for RoPE models).
-TASK_SEQ_LEN = {"sudoku": 81, "maze": 900, "arc": 900}
-VOCAB_TASK = {11: "sudoku", 6: "maze", 12: "arc"}
+SeqLenHint = Callable[[Any, int], "int | None"]
+"""(the YAML's data_path, vocab size) -> the sequence length of a RoPE checkpoint, or None."""
 
 # all_config.yaml `arch:` keys that are HRMConfig fields under the same name.
 ARCH_KEYS = ("H_cycles", "L_cycles", "H_layers", "L_layers", "hidden_size", "num_heads",
@@ -44,11 +45,11 @@ REQUIRED_ARCH_KEYS = ("H_cycles", "L_cycles", "H_layers", "L_layers", "hidden_si
                       "num_heads", "expansion", "pos_encodings", "halt_max_steps")
 
 
-def import_official(path: str | Path, *, seq_len: int | None = None, task: str | None = None,
-                    forward_dtype: str = "auto") -> HRM:
+def import_official(path: str | Path, *, seq_len: int | None = None,
+                    seq_len_hint: SeqLenHint | None = None, forward_dtype: str = "auto") -> HRM:
     """Build an `HRM` from an original-release checkpoint file or its folder.
 
-    `seq_len`/`task` are only consulted for RoPE models (see the module docstring).
+    `seq_len`/`seq_len_hint` are only consulted for RoPE models (see the module docstring).
     Raises `CheckpointError` naming the file for anything missing or inconsistent.
     """
     ckpt_path, yaml_path = _locate(Path(path))
@@ -81,7 +82,10 @@ def import_official(path: str | Path, *, seq_len: int | None = None, task: str |
                                   f"table holds {inferred} token positions")
         seq_len = inferred
     elif seq_len is None:
-        seq_len = _seq_len_hint(task, arch.get("_data_path"), vocab_size, ckpt_path)
+        seq_len = seq_len_hint(arch.get("_data_path"), vocab_size) if seq_len_hint else None
+        if seq_len is None:
+            raise CheckpointError(ckpt_path, "RoPE checkpoint: the sequence length is not "
+                                  "stored; pass seq_len= (its number of tokens)")
 
     fields = {k: arch[k] for k in ARCH_KEYS if k in arch}
     fields.update(vocab_size=vocab_size, seq_len=seq_len, num_puzzle_identifiers=num_ids,
@@ -178,22 +182,6 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CheckpointError(path, "expected a YAML mapping at the top level")
     return data
-
-
-def _seq_len_hint(task: str | None, data_path: Any, vocab_size: int, source: Path) -> int:
-    if task is not None:
-        if task not in TASK_SEQ_LEN:
-            raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASK_SEQ_LEN)}")
-        return TASK_SEQ_LEN[task]
-    if isinstance(data_path, str):
-        lowered = data_path.lower()
-        for name, length in TASK_SEQ_LEN.items():
-            if name in lowered:
-                return length
-    if vocab_size in VOCAB_TASK:
-        return TASK_SEQ_LEN[VOCAB_TASK[vocab_size]]
-    raise CheckpointError(source, "RoPE checkpoint: the sequence length is not stored; "
-                          "pass seq_len= (81 for sudoku, 900 for maze and ARC)")
 
 
 # ----------------------------------------------------------------------------------------

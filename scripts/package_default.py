@@ -22,6 +22,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from hrm.datasets.task_table import TASK_NAMES
+
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE_FILES = ("config.json", "model.safetensors")
 SIZE_LIMIT = 30 * 2**20
@@ -45,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a finished `hrm train` run folder, or its "
                         "model/ bundle")
-    parser.add_argument("task", choices=["sudoku", "maze", "arc"])
+    parser.add_argument("task", choices=list(TASK_NAMES))
     parser.add_argument("--data-notes", type=Path, required=True,
                         help="JSON describing the training and test data (commands, seeds)")
     parser.add_argument("--eval", action="append", default=[], metavar="NAME=FILE",

@@ -12,14 +12,14 @@ the max-halting records.
   shortest paths (random-wall mazes often have ties: about 60% of generated 11x11 mazes);
 - token accuracy: the fraction of labelled tokens right, averaged over sequences (the
   original's `accuracy`);
-- ARC: every variant's answer at the full budget is mapped back to the original task's
-  frame and the answers of a test input are pooled: most votes first, ties by the higher
-  mean sigmoid(q_halt), then by first appearance (as the original's `arc_eval.ipynb` and
-  `hrm.datasets.arc.vote` rank them). A task counts for pass@k when every one of its test
-  inputs has the right answer among its top k; pass@k is the fraction of tasks.
+- tasks whose labels are one right answer of several (`Task.several_answers`: mazes)
+  count a prediction that differs from the label when the task accepts it;
+- tasks that vote over augmented variants (`Task.votes_over_variants`: ARC) pool every
+  variant's answer at the full budget and report pass@k under the task's name
+  (`hrm.datasets.arc_votes`).
 
 In a multi-process run every rank evaluates its slice of each batch (`EvalLoader`) and
-the sums (and the ARC votes) are gathered to rank 0, which alone gets the result.
+the sums (and the variant votes) are gathered to rank 0, which alone gets the result.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from hrm.datasets import arc, maze
 from hrm.datasets.format import DatasetMetadata
+from hrm.datasets.tasks import Task, VariantVotes, get_task
 from hrm.model import IGNORE_LABEL_ID, ACTModel, load_bundle
 from hrm.model.architectures import build_model
 from hrm.model.checkpoint import load_state_dict_checked
@@ -45,8 +45,6 @@ from hrm.train.data import EvalLoader
 from hrm.train.distributed import all_reduce_sum, gather_objects, is_distributed
 from hrm.train.ema import EMA_PREFIX, WeightAverage
 from hrm.train.errors import TrainingError
-
-ARC_PASS_K = (1, 2)
 
 
 def segment_budgets(max_segments: int, trained: int | None = None) -> list[int]:
@@ -74,8 +72,10 @@ class EvalResult:
     """budget -> {exact_accuracy, token_accuracy}."""
     adaptive: dict[str, float]
     """exact_accuracy, token_accuracy, mean_segments with adaptive halting."""
-    arc: dict[str, Any] | None = None
-    """tasks, test_inputs, pass@1, pass@2 (ARC only)."""
+    votes: dict[str, Any] | None = None
+    """tasks, test_inputs, pass@1, pass@2, for tasks that vote over variants (ARC); in
+    `to_dict` under the task's name."""
+    task: str | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,95 +88,10 @@ class EvalResult:
             "adaptive": dict(self.adaptive),
             "by_segments": {str(k): dict(v) for k, v in self.by_segments.items()},
         }
-        if self.arc is not None:
-            data["arc"] = dict(self.arc)
+        if self.votes is not None:
+            data[self.task or "votes"] = dict(self.votes)
         data["seconds"] = round(self.seconds, 3)
         return data
-
-
-# ----------------------------------------------------------------------------------------
-# ARC voting
-# ----------------------------------------------------------------------------------------
-
-GridKey = tuple[tuple[int, ...], bytes]
-
-
-def _grid_key(grid: np.ndarray) -> GridKey:
-    return tuple(grid.shape), np.ascontiguousarray(grid, dtype=np.uint8).tobytes()
-
-
-class ArcVotes:
-    """Answers of augmented ARC variants pooled per (task, test input) in the task's frame.
-
-    Mergeable across ranks: each answer keeps its vote count, summed confidence and the
-    first example index that gave it, so the ranking does not depend on how examples were
-    split between ranks.
-    """
-
-    def __init__(self, identifiers: Sequence[str]):
-        self.identifiers = identifiers
-        # (task, input key) -> {"label": GridKey | None, "identity": bool, "answers": {...}}
-        self.pairs: dict[tuple[str, GridKey], dict[str, Any]] = {}
-
-    def add(self, example_index: int, identifier: int, inputs: np.ndarray, labels: np.ndarray,
-            prediction: np.ndarray, confidence: float) -> None:
-        name = self.identifiers[identifier]
-        task, tid, colour_map = arc.parse_augmentation_name(name)
-        grid_in = arc.decode_grid(inputs)
-        if grid_in is None:
-            return  # not an ARC grid: nothing to pool it with
-        key = (task, _grid_key(arc.invert(grid_in, tid, colour_map)))
-        entry = self.pairs.setdefault(key, {"label": None, "identity": False, "answers": {}})
-        identity = name == task
-        # The expected answer comes from the un-augmented puzzle, as in the original;
-        # inverted variant labels stand in when a dataset has no un-augmented copy.
-        if entry["label"] is None or (identity and not entry["identity"]):
-            grid_out = arc.decode_grid(np.where(labels < 0, 0, labels))
-            if grid_out is not None:
-                entry["label"] = _grid_key(arc.invert(grid_out, tid, colour_map))
-                entry["identity"] = identity
-        answer = arc.decode_grid(prediction)
-        if answer is None:
-            return
-        answer_key = _grid_key(arc.invert(answer, tid, colour_map))
-        votes = entry["answers"].setdefault(answer_key, [0, 0.0, example_index])
-        votes[0] += 1
-        votes[1] += confidence
-        votes[2] = min(votes[2], example_index)
-
-    def merge(self, other: ArcVotes) -> None:
-        for key, theirs in other.pairs.items():
-            mine = self.pairs.setdefault(key, {"label": None, "identity": False, "answers": {}})
-            better = mine["label"] is None or (theirs["identity"] and not mine["identity"])
-            if better and theirs["label"] is not None:
-                mine["label"], mine["identity"] = theirs["label"], theirs["identity"]
-            for answer, (count, total, first) in theirs["answers"].items():
-                votes = mine["answers"].setdefault(answer, [0, 0.0, first])
-                votes[0] += count
-                votes[1] += total
-                votes[2] = min(votes[2], first)
-
-    def ranked(self, key: tuple[str, GridKey]) -> list[GridKey]:
-        answers = self.pairs[key]["answers"]
-        # Most votes, then higher mean confidence, then first appearance.
-        order = sorted(answers.items(), key=lambda kv: (-kv[1][0], -kv[1][1] / kv[1][0],
-                                                        kv[1][2]))
-        return [answer for answer, _ in order]
-
-    def scores(self, ks: Sequence[int] = ARC_PASS_K) -> dict[str, Any]:
-        tasks: dict[str, list[tuple[str, GridKey]]] = {}
-        for key in self.pairs:
-            tasks.setdefault(key[0], []).append(key)
-        solved = dict.fromkeys(ks, 0)
-        for keys in tasks.values():
-            rankings = [(self.pairs[k]["label"], self.ranked(k)) for k in keys]
-            for k in ks:
-                solved[k] += all(label is not None and label in ranking[:k]
-                                 for label, ranking in rankings)
-        result: dict[str, Any] = {"tasks": len(tasks), "test_inputs": len(self.pairs)}
-        for k in ks:
-            result[f"pass@{k}"] = solved[k] / len(tasks) if tasks else 0.0
-        return result
 
 
 # ----------------------------------------------------------------------------------------
@@ -191,8 +106,9 @@ def evaluate(model: ACTModel, loader: EvalLoader, *, max_segments: int | None = 
              progress: Callable[[int, int], None] | None = None) -> EvalResult | None:
     """Evaluate `model` on every example of `loader`'s split; the result on rank 0 only.
 
-    `max_segments` defaults to the trained `halt_max_steps`. For `task == "arc"`, pass the
-    dataset's `identifiers` to get pass@k. `progress(done, total)` is called per batch.
+    `max_segments` defaults to the trained `halt_max_steps`. For a task that votes over
+    variants (ARC), pass the dataset's `identifiers` to get pass@k. `progress(done, total)`
+    is called per batch.
     Every rank must call this (it ends with collectives).
     """
     started = time.perf_counter()
@@ -205,7 +121,9 @@ def evaluate(model: ACTModel, loader: EvalLoader, *, max_segments: int | None = 
     # float64 sums: [examples, exact per segment (budget), token per segment (budget),
     #                adaptive exact, adaptive token, adaptive segments]
     sums = torch.zeros(1 + 2 * budget + 3, dtype=torch.float64, device=device)
-    votes = ArcVotes(identifiers) if task == "arc" and identifiers is not None else None
+    spec = get_task(task) if task is not None else None
+    votes = (spec.new_votes(identifiers) if spec is not None and spec.votes_over_variants
+             and identifiers is not None else None)
 
     total = len(loader)
     for done, batch in enumerate(loader, start=1):
@@ -223,8 +141,8 @@ def evaluate(model: ACTModel, loader: EvalLoader, *, max_segments: int | None = 
             right = (predictions == labels) & labelled
             token_acc = right.sum(-1) / counts.clamp_min(1)
             exact = valid & (right.sum(-1) == counts)
-            if task == "maze":
-                exact |= _other_shortest_paths(inputs, labels, predictions, valid & ~exact)
+            if spec is not None and spec.several_answers:
+                exact |= _other_answers(spec, inputs, labels, predictions, valid & ~exact)
             token_acc = torch.where(valid, token_acc, 0.0)
             s = step.segment
             sums[1 + s] += exact.sum()
@@ -254,14 +172,14 @@ def evaluate(model: ACTModel, loader: EvalLoader, *, max_segments: int | None = 
     by_segments = {b: {"exact_accuracy": values[b] / n,
                        "token_accuracy": values[budget + b] / n}
                    for b in segment_budgets(budget, model.config.halt_max_steps)}
-    arc_scores = None
-    if votes is not None and gathered is not None:
-        merged = ArcVotes(votes.identifiers)
+    scores = None
+    if spec is not None and votes is not None and gathered is not None:
+        merged = spec.new_votes(identifiers or [])
         for pairs in gathered:
-            part = ArcVotes(votes.identifiers)
+            part = spec.new_votes(identifiers or [])
             part.pairs = pairs
             merged.merge(part)
-        arc_scores = merged.scores()
+        scores = merged.scores()
     return EvalResult(
         split=split,
         examples=int(values[0]),
@@ -271,30 +189,28 @@ def evaluate(model: ACTModel, loader: EvalLoader, *, max_segments: int | None = 
         by_segments=by_segments,
         adaptive={"exact_accuracy": values[-3] / n, "token_accuracy": values[-2] / n,
                   "mean_segments": values[-1] / n},
-        arc=arc_scores,
+        votes=scores,
+        task=task,
         seconds=time.perf_counter() - started,
     )
 
 
-def _other_shortest_paths(inputs: torch.Tensor, labels: torch.Tensor,
-                          predictions: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """Which of `rows` predict a shortest path other than the label's (checked by BFS)."""
-    path = maze.PATH + 1  # token ids are cell codes + 1
-    # Cheap necessary conditions first: as many path cells as the label, every other
-    # cell copied from the maze. Only the survivors pay for a BFS.
-    same_length = (predictions == path).sum(-1) == (labels == path).sum(-1)
-    copied = ((predictions == inputs) | (predictions == path)).all(-1)
-    candidates = torch.nonzero(rows & same_length & copied).flatten().tolist()
+def _other_answers(task: Task, inputs: torch.Tensor, labels: torch.Tensor,
+                   predictions: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Which of `rows` predict a right answer other than the label (the task decides)."""
     found = torch.zeros_like(rows)
-    if not candidates:
+    candidates = torch.nonzero(rows).flatten()
+    if not len(candidates):
         return found
-    puzzles, answers = inputs.cpu().numpy(), predictions.cpu().numpy()
-    for row in candidates:
-        found[row] = maze.verify(maze.decode(puzzles[row]), maze.decode(answers[row]))
+    index = candidates.cpu().numpy()
+    accepted = task.accepts_other(inputs[candidates].cpu().numpy(),
+                                  labels[candidates].cpu().numpy(),
+                                  predictions[candidates].cpu().numpy())
+    found[torch.from_numpy(index[accepted]).to(rows.device)] = True
     return found
 
 
-def _add_votes(votes: ArcVotes, batch: dict[str, torch.Tensor], step: Any) -> None:
+def _add_votes(votes: VariantVotes, batch: dict[str, torch.Tensor], step: Any) -> None:
     keep = batch["mask"].numpy()
     inputs = batch["inputs"].numpy()
     labels = batch["labels"].numpy()

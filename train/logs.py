@@ -77,9 +77,11 @@ class RunLogs:
     def evaluation(self, record: dict[str, Any]) -> None:
         _write_line(self._evals, record)
         flat = {k: v for k, v in record.items() if isinstance(v, (int, float))}
-        for group in ("adaptive", "arc"):
-            for key, value in (record.get(group) or {}).items():
-                flat[f"{group}/{key}"] = value
+        # adaptive halting, and the pass@k of tasks that vote over variants (under their name)
+        for group, values in record.items():
+            if isinstance(values, dict) and group != "by_segments":
+                for key, value in values.items():
+                    flat[f"{group}/{key}"] = value
         for budget, values in (record.get("by_segments") or {}).items():
             flat[f"segments_{budget}/exact_accuracy"] = values["exact_accuracy"]
         self._external("eval", flat)

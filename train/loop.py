@@ -36,6 +36,7 @@ import torch
 
 from hrm.datasets.errors import HRMDataError
 from hrm.datasets.format import DatasetMetadata, load_identifiers
+from hrm.datasets.tasks import get_task
 from hrm.model import ACTCarry, CheckpointError, act_loss, compile_model, save_bundle
 from hrm.model.architectures import build_model
 from hrm.model.checkpoint import load_state_dict_checked, read_bundle_info
@@ -269,7 +270,8 @@ class Trainer:
         self.metadata = self.train_loader.metadata
         check_task(config.task, self.metadata, data)
         self._check_examples_per_pass()
-        self.identifiers = load_identifiers(data) if config.task == "arc" else None
+        votes = get_task(config.task).votes_over_variants  # ARC: pass@k by puzzle names
+        self.identifiers = load_identifiers(data) if votes else None
         self.total_steps = config.steps or int(recipe.epochs * self.train_loader.steps_per_epoch)
         if self.total_steps < 1:
             raise TrainingError(f"{recipe.epochs} epoch(s) of {data} are less than one step "

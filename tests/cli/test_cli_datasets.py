@@ -235,4 +235,4 @@ def test_build_mazes_on_a_larger_canvas_as_solve_pads_them(tmp_path, capsys):
     assert not (tmp_path / "small").exists()
     sudoku_csv = Path(__file__).resolve().parents[2] / "examples" / "sudoku.csv"
     code, _, err = run(["datasets", "build", str(sudoku_csv), "--canvas", "12"], capsys)
-    assert code == 2 and "--canvas applies to mazes" in err
+    assert code == 2 and "--canvas applies to maze builds, not sudoku" in err

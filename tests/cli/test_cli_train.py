@@ -380,7 +380,7 @@ def test_dtype_and_gradient_choices_are_the_models():
 
 
 def test_init_from_an_original_release_checkpoint(tmp_path, capsys):
-    from hrm.model import import_official
+    from hrm.inference.store import import_release
 
     fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "official-hrm"
     release = fixtures / "model"
@@ -392,7 +392,7 @@ def test_init_from_an_original_release_checkpoint(tmp_path, capsys):
     record = json.loads((tmp_path / "ft" / "config.json").read_text())["config"]["init_from"]
     # The release was trained with 3 puzzle identifiers, this dataset has 1: a fresh table.
     assert record["puzzle_embeddings"] == "fresh" and record["path"] == str(release)
-    original = import_official(release, task="sudoku").state_dict()
+    original = import_release(release, "sudoku").state_dict()
     warm = bundle_weights(tmp_path / "ft" / "model")
     assert not warm["puzzle_emb.weights"].any()
     for name, tensor in original.items():

@@ -28,7 +28,7 @@ from hrm.datasets.maze_generator import MazeSettings
 from hrm.datasets.maze_generator import generate as generate_mazes
 from hrm.datasets.sudoku_generator import GeneratorSettings
 from hrm.datasets.sudoku_generator import generate as generate_sudoku
-from hrm.train.recipes import STANDARD_DATA
+from hrm.train.recipes import standard_data
 from hrm_cli.main import main
 
 TINY = ["--preset", "tiny", "--batch-size", "16", "--halt-max-steps", "2", "--steps", "1",
@@ -90,7 +90,7 @@ def test_sudoku_is_fetched_and_built_then_taken_from_the_cache(server, hrm_home,
     code, stdout, err = run(["train", "sudoku", "--out", tmp_path / "run1", *TINY], capsys)
     assert code == 0, err
     built = hrm_home / "datasets" / "sudoku-extreme" / "built" / "sudoku-extreme-sub1000-aug1000"
-    assert STANDARD_DATA["sudoku"].folder() == built
+    assert standard_data("sudoku").folder() == built
     assert ("hrm train sudoku without --data trains on Sudoku-Extreme with the paper's "
             "subsample") in err
     assert f"fetching sudoku-extreme, then building it into {built}" in err

@@ -15,7 +15,7 @@ from hrm.datasets.errors import DownloadError, HRMDataError, OfflineError
 from hrm.datasets.tasks import IncompatibleModelError, task_metadata
 from hrm.inference import store
 from hrm.inference.store import ModelNotFoundError, ModelStoreError
-from hrm.model import HRM, CheckpointError, HRMConfig, import_official, save_bundle
+from hrm.model import HRM, CheckpointError, HRMConfig, save_bundle
 
 RELEASE = OFFICIAL / "model"
 SUDOKU_REPO = "sapientinc/HRM-checkpoint-sudoku-extreme"
@@ -126,7 +126,7 @@ def test_import_an_original_release_checkpoint(tmp_path):
     entry = store.import_model(RELEASE, name="release")
     assert entry.task == "sudoku"
     model, info = store.load(entry)
-    reference = import_official(RELEASE)
+    reference = store.import_release(RELEASE)
     assert model.config == reference.config
     for key, value in reference.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
@@ -203,7 +203,7 @@ def test_pull_downloads_converts_and_caches(server, hrm_home):
     assert store.find_model("hrm-sudoku-extreme").path == folder  # alias
     assert store.find_model(SUDOKU_REPO).path == folder
     model, _ = store.load(entry)
-    assert model.config == import_official(RELEASE).config
+    assert model.config == store.import_release(RELEASE).config
 
     count = len(server.requests)
     store.pull(SUDOKU_REPO, quiet=True)  # cached: no request

@@ -10,10 +10,17 @@ import pytest
 import torch
 from model_helpers import OFFICIAL_FIXTURE, random_batch, tiny_model
 
+from hrm.datasets.tasks import release_seq_len
 from hrm.model import HRM, CheckpointError, act_loss, import_official, read_official_config
 from hrm.model.official import parse_simple_yaml
 
 PREFIX = "_orig_mod.model.inner."
+
+
+def RELEASE_HINT(data_path, vocab_size):
+    """The sequence length the release's tasks give a RoPE checkpoint (hrm.model knows no
+    tasks: the store passes this hint)."""
+    return release_seq_len(None, data_path, vocab_size)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +31,7 @@ def reference() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def official_model() -> HRM:
-    return import_official(OFFICIAL_FIXTURE)
+    return import_official(OFFICIAL_FIXTURE, seq_len_hint=RELEASE_HINT)
 
 
 def test_fixture_config_is_inferred(official_model):
@@ -76,7 +83,7 @@ def test_fixture_through_the_act_forward(official_model, reference):
 
 
 def test_checkpoint_file_path_and_run_folder(tmp_path, official_model):
-    direct = import_official(OFFICIAL_FIXTURE / "checkpoint")
+    direct = import_official(OFFICIAL_FIXTURE / "checkpoint", seq_len_hint=RELEASE_HINT)
     assert direct.config == official_model.config
     # A training run's folder: step_<N> files, the latest wins.
     state = torch.load(OFFICIAL_FIXTURE / "checkpoint", weights_only=True)
@@ -85,7 +92,7 @@ def test_checkpoint_file_path_and_run_folder(tmp_path, official_model):
     changed = dict(state)
     changed[PREFIX + "q_head.bias"] = torch.tensor([1.0, 2.0])
     torch.save(changed, tmp_path / "step_2000")
-    model = import_official(tmp_path)
+    model = import_official(tmp_path, seq_len_hint=RELEASE_HINT)
     assert model.q_head.bias.tolist() == [1.0, 2.0]
 
 
@@ -118,6 +125,7 @@ def _round_trip(model: HRM, folder: Path, **kwargs) -> HRM:
     with torch.no_grad():  # bfloat16-representable initial states, as in the release
         model.H_init.copy_(model.H_init.bfloat16())
         model.L_init.copy_(model.L_init.bfloat16())
+    kwargs.setdefault("seq_len_hint", RELEASE_HINT)
     imported = import_official(_export_original(model, folder), **kwargs)
     batch = random_batch(model.config, 3)
     ours = list(model.rollout(batch["inputs"], batch["puzzle_identifiers"]))
@@ -162,16 +170,35 @@ def test_no_puzzle_embedding(tmp_path):
     ({}, "data/x", 6, 900),  # vocab 6 = maze
 ])
 def test_rope_sequence_length_hints(tmp_path, kwargs, data_path, vocab, expected):
+    # The hints come from the task table, through the store's import of a release.
+    from hrm.inference.store import import_release
+
     seq_len = kwargs.get("seq_len", expected)
     model = tiny_model(vocab_size=vocab, seq_len=seq_len)
     folder = _export_original(model, tmp_path, data_path=data_path)
-    assert import_official(folder, **kwargs).config.seq_len == expected
+    if "seq_len" in kwargs:
+        assert import_official(folder, **kwargs).config.seq_len == expected
+    else:
+        assert import_release(folder, kwargs.get("task")).config.seq_len == expected
+
+
+def test_rope_sequence_length_hint_is_the_callers(tmp_path):
+    folder = _export_original(tiny_model(vocab_size=11, seq_len=81), tmp_path,
+                              data_path="data/x")
+    seen = []
+
+    def hint(data_path, vocab_size):
+        seen.append((data_path, vocab_size))
+        return 81
+
+    assert import_official(folder, seq_len_hint=hint).config.seq_len == 81
+    assert seen == [("data/x", 11)]
 
 
 def test_rope_sequence_length_unknown(tmp_path):
     folder = _export_original(tiny_model(vocab_size=20, seq_len=16), tmp_path)
     with pytest.raises(CheckpointError, match="pass seq_len="):
-        import_official(folder)
+        import_official(folder, seq_len_hint=RELEASE_HINT)
     assert import_official(folder, seq_len=16).config.seq_len == 16
 
 
@@ -185,38 +212,38 @@ def _corrupt(tmp_path: Path, edit) -> Path:
 
 def test_import_errors_name_the_file_and_problem(tmp_path):
     with pytest.raises(CheckpointError, match="no such file"):
-        import_official(tmp_path / "nothing")
+        import_official(tmp_path / "nothing", seq_len_hint=RELEASE_HINT)
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="no `checkpoint`"):
-        import_official(tmp_path / "empty")
+        import_official(tmp_path / "empty", seq_len_hint=RELEASE_HINT)
 
     folder = _corrupt(tmp_path / "a", lambda s: s.pop(PREFIX + "lm_head.weight"))
     with pytest.raises(CheckpointError, match=r"missing tensor.*lm_head.weight") as info:
-        import_official(folder)
+        import_official(folder, seq_len_hint=RELEASE_HINT)
     assert str(info.value).startswith(str(folder / "checkpoint"))
     assert "\n" not in str(info.value)
 
     folder = _corrupt(tmp_path / "b", lambda s: s.update({PREFIX + "extra.weight": torch.ones(1)}))
     with pytest.raises(CheckpointError, match=r"unexpected tensor.*extra.weight"):
-        import_official(folder)
+        import_official(folder, seq_len_hint=RELEASE_HINT)
 
     def reshape(state):
         key = PREFIX + "L_level.layers.0.mlp.down_proj.weight"
         state[key] = state[key][:, :100].clone()
     with pytest.raises(CheckpointError, match=r"down_proj.weight has shape"):
-        import_official(_corrupt(tmp_path / "c", reshape))
+        import_official(_corrupt(tmp_path / "c", reshape), seq_len_hint=RELEASE_HINT)
 
     folder = _export_original(tiny_model(), tmp_path / "d")
     (folder / "all_config.yaml").unlink()
     with pytest.raises(CheckpointError, match=r"all_config.yaml: missing"):
-        import_official(folder)
+        import_official(folder, seq_len_hint=RELEASE_HINT)
 
     folder = _export_original(tiny_model(), tmp_path / "e")
     text = (folder / "all_config.yaml").read_text().replace("pos_encodings: rope",
                                                            "pos_encodings: learned")
     (folder / "all_config.yaml").write_text(text)
     with pytest.raises(CheckpointError, match="position table is absent"):
-        import_official(folder)
+        import_official(folder, seq_len_hint=RELEASE_HINT)
 
 
 class _NotATensor:
@@ -229,10 +256,10 @@ def test_only_weights_only_pickles_are_loaded(tmp_path):
     with open(folder / "checkpoint", "wb") as handle:
         pickle.dump({"x": _NotATensor()}, handle)
     with pytest.raises(CheckpointError, match="weights-only"):
-        import_official(folder)
+        import_official(folder, seq_len_hint=RELEASE_HINT)
     (folder / "checkpoint").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="weights-only"):
-        import_official(folder)
+        import_official(folder, seq_len_hint=RELEASE_HINT)
 
 
 def test_read_official_config():
@@ -262,7 +289,7 @@ def test_yaml_subset_reader_rejects_what_it_cannot_read(text):
 
 
 def test_bfloat16_forward_on_cpu_stays_close_to_float32(reference):
-    model = import_official(OFFICIAL_FIXTURE, forward_dtype="bfloat16")
+    model = import_official(OFFICIAL_FIXTURE, seq_len_hint=RELEASE_HINT, forward_dtype="bfloat16")
     inputs = torch.from_numpy(reference["inputs"])
     ids = torch.from_numpy(reference["puzzle_identifiers"])
     steps = list(model.rollout(inputs, ids))
@@ -277,7 +304,7 @@ def test_bfloat16_forward_on_cpu_stays_close_to_float32(reference):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_fixture_on_cuda(reference):
-    model = import_official(OFFICIAL_FIXTURE).cuda()
+    model = import_official(OFFICIAL_FIXTURE, seq_len_hint=RELEASE_HINT).cuda()
     assert model.forward_dtype == torch.bfloat16  # "auto" on a GPU
     inputs = torch.from_numpy(reference["inputs"]).cuda()
     ids = torch.from_numpy(reference["puzzle_identifiers"]).cuda()
@@ -285,7 +312,8 @@ def test_fixture_on_cuda(reference):
     agree = (first.predictions.cpu().numpy() == reference["logits"][0].argmax(-1)).mean()
     assert agree > 0.9
 
-    exact = import_official(OFFICIAL_FIXTURE, forward_dtype="float32").cuda()
+    exact = import_official(OFFICIAL_FIXTURE, seq_len_hint=RELEASE_HINT,
+                            forward_dtype="float32").cuda()
     for step in exact.rollout(inputs, ids):
         np.testing.assert_allclose(step.logits.cpu().numpy(), reference["logits"][step.segment],
                                    rtol=0, atol=1e-3)

@@ -10,6 +10,7 @@ import torch
 from train_helpers import sudoku4_dataset, tiny_config
 
 from hrm.datasets import arc
+from hrm.datasets.arc_votes import ArcVotes
 from hrm.datasets.format import (
     DatasetMetadata,
     PuzzleSet,
@@ -22,7 +23,6 @@ from hrm.model import HRM, HRMConfig, save_bundle
 from hrm.train.data import EvalLoader
 from hrm.train.errors import TrainingError
 from hrm.train.evaluate import (
-    ArcVotes,
     check_model_fits,
     evaluate,
     load_eval_target,
@@ -202,9 +202,10 @@ def test_evaluate_reports_arc_pass_at_k():
     model = random_model(12, 900, identifiers=21)
     result = evaluate(model, EvalLoader(ARC_BUILT, 8), max_segments=2, task="arc",
                       identifiers=load_identifiers(ARC_BUILT))
-    assert result is not None and result.arc is not None
-    assert result.arc["tasks"] == 2 and result.arc["test_inputs"] == 2
-    assert 0 <= result.arc["pass@1"] <= result.arc["pass@2"] <= 1
+    assert result is not None and result.votes is not None
+    assert result.votes["tasks"] == 2 and result.votes["test_inputs"] == 2
+    assert 0 <= result.votes["pass@1"] <= result.votes["pass@2"] <= 1
+    assert result.to_dict()["arc"] == result.votes  # reported under the task's name
 
 
 # ----------------------------------------------------------------------------------------
@@ -241,7 +242,8 @@ def test_targets_are_runs_checkpoints_and_bundles(tmp_path):
 
 def test_mazes_score_any_shortest_path_not_only_the_labelled_one():
     from hrm.datasets import maze
-    from hrm.train.evaluate import _other_shortest_paths
+    from hrm.datasets.tasks import get_task
+    from hrm.train.evaluate import _other_answers
 
     # Two shortest paths round the centre wall; the label takes the top one.
     puzzle = maze.parse("S  \n # \n  G\n")[0].grid
@@ -257,5 +259,5 @@ def test_mazes_score_any_shortest_path_not_only_the_labelled_one():
 
     inputs, labels = tokens([puzzle] * 4), tokens([label] * 4)
     rows = torch.tensor([True, True, True, False])  # the last is padding
-    found = _other_shortest_paths(inputs, labels, tokens(answers), rows)
+    found = _other_answers(get_task("maze"), inputs, labels, tokens(answers), rows)
     assert found.tolist() == [True, False, False, False]

@@ -24,7 +24,7 @@ from hrm.train.config import build_config, read_run_config
 from hrm.train.distributed import World
 from hrm.train.errors import TrainingError
 from hrm.train.loop import Trainer, prepare_run, train
-from hrm.train.recipes import RECIPES, recipe_for
+from hrm.train.recipes import recipe_for
 from hrm.train.schedule import lr_at
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -40,8 +40,8 @@ def records(path: Path) -> list[dict]:
 
 
 def test_recipes_are_the_originals():
-    sudoku, arc = RECIPES["sudoku"], RECIPES["arc"]
-    assert RECIPES["maze"] == sudoku
+    sudoku, arc = recipe_for("sudoku"), recipe_for("arc")
+    assert recipe_for("maze") == sudoku
     assert (sudoku.global_batch_size, sudoku.lr, sudoku.puzzle_emb_lr) == (768, 1e-4, 1e-4)
     assert (sudoku.weight_decay, sudoku.puzzle_emb_weight_decay) == (1.0, 1.0)
     assert (sudoku.epochs, sudoku.eval_interval, sudoku.warmup_steps) == (20000, 2000, 2000)
