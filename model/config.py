@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
 POS_ENCODINGS = ("rope", "learned")
@@ -126,7 +126,8 @@ class HRMConfig(ModelConfig):
     """Everything needed to build an `HRM` (and nothing about training or data loading).
 
     Task-dependent fields come first; they have no defaults because they come from the
-    dataset (`dataset.json`) or, for an imported checkpoint, from its tensor shapes.
+    dataset (`dataset.json`) or, for an imported checkpoint, from its tensor shapes. Fields
+    with `metadata["help"]` are `hrm train` options, for every architecture that has them.
     """
 
     name: ClassVar[str] = "hrm"
@@ -141,41 +142,60 @@ class HRMConfig(ModelConfig):
     """Rows of the puzzle-embedding table (identifier 0 is the blank identifier)."""
 
     # --- architecture -------------------------------------------------------------------
-    puzzle_emb_ndim: int = 512
+    puzzle_emb_ndim: int = field(default=512, metadata={
+        "help": "Puzzle-embedding width; 0 disables it."})
     """Width of a puzzle embedding; 0 disables it. Prepended as ceil(ndim / hidden)
     positions, zero-padded to a whole number of positions."""
-    hidden_size: int = 512
+    hidden_size: int = field(default=512, metadata={
+        "help": "Width of both levels."})
     """Model width shared by both levels."""
-    num_heads: int = 8
+    num_heads: int = field(default=8, metadata={
+        "help": "Attention heads."})
     """Attention heads; head_dim = hidden_size // num_heads."""
-    expansion: float = 4.0
+    expansion: float = field(default=4.0, metadata={
+        "help": "SwiGLU expansion.", "min": 0, "min_open": True})
     """SwiGLU inner size = round(expansion * hidden * 2/3), rounded up to a multiple of 256."""
-    H_layers: int = 4
+    H_layers: int = field(default=4, metadata={
+        "help": "Blocks of the slow module H."})
     """Transformer blocks in the slow, high-level module H."""
-    L_layers: int = 4
+    L_layers: int = field(default=4, metadata={
+        "help": "Blocks of the fast module L (TRM: of its one network)."})
     """Transformer blocks in the fast, low-level module L."""
-    H_cycles: int = 2
+    H_cycles: int = field(default=2, metadata={
+        "help": "H updates per segment (TRM: T, recursions)."})
     """H updates per segment."""
-    L_cycles: int = 2
+    L_cycles: int = field(default=2, metadata={
+        "help": "L updates per H update (TRM: n, latent updates)."})
     """L updates per H update."""
-    pos_encodings: str = "rope"
+    pos_encodings: str = field(default="rope", metadata={
+        "help": "Rotary (nothing stored) or a learned table per position.",
+        "choices": POS_ENCODINGS})
     """"rope" (rotary, nothing stored) or "learned" (a table of seq_len + prefix rows)."""
     rope_theta: float = 10000.0
     """RoPE base frequency."""
     rms_norm_eps: float = 1e-5
     """Epsilon of the weightless RMSNorm after every residual add."""
-    gradient: str = "one-step"
+    gradient: str = field(default="one-step", metadata={
+        "help": "Updates of a segment to backpropagate: the final L and H ones (one-step, "
+                "the paper's), the last H cycle (last-cycle, as TRM) or all (full; more "
+                "compute per step).", "choices": GRADIENTS})
     """Training only: which updates of a segment are backpropagated. "one-step": the final
     L and H updates (the paper's one-step approximation); "last-cycle": the last H cycle,
     its L_cycles L updates and its H update (as TRM); "full": every update of the segment.
     Earlier segments are never backpropagated (their state is carried detached)."""
 
     # --- adaptive computation time (ACT) ----------------------------------------------
-    halt_max_steps: int = 16
+    halt_max_steps: int = field(default=16, metadata={
+        "help": "ACT: most segments per puzzle."})
     """Segments a sequence may run in training; the default evaluation budget."""
-    halt_exploration_prob: float = 0.1
+    halt_exploration_prob: float = field(default=0.1, metadata={
+        "help": "ACT: exploration probability.", "min": 0, "max": 1})
     """Training only: probability that a sequence must run at least randint[2, max] segments."""
-    halting: str = "q-learning"
+    halting: str = field(default="q-learning", metadata={
+        "help": "ACT: how the Q head learns to stop: q-learning (the paper's; an "
+                "extra forward per step for the continue target) or halt-only (TRM's: stop "
+                "once sigmoid(q_halt) > 0.5; a quarter fewer FLOPs per step with --gradient "
+                "full).", "choices": HALTINGS})
     """How the Q head learns when to stop. "q-learning" (the paper's): q_halt learns whether
     the answer is right, q_continue the value of running one more segment, from an extra
     no-grad forward per training step; a sequence halts when q_halt > q_continue.
@@ -184,7 +204,10 @@ class HRMConfig(ModelConfig):
     quarter of a step's FLOPs with --gradient full, over a third with one-step)."""
 
     # --- numerics -------------------------------------------------------------------------
-    forward_dtype: str = "auto"
+    forward_dtype: str = field(default="auto", metadata={
+        "flag": "--dtype", "help": "Activation dtype; auto: bfloat16 on GPUs, float32 on "
+                "the CPU. bfloat16 also pays on CPUs with AMX (Sapphire Rapids and later).",
+        "choices": FORWARD_DTYPES})
     """Dtype of activations and of the recurrent state: "auto" = bfloat16 when the weights
     are on a CUDA device, float32 otherwise. Weights stay float32 and are cast per use, as
     in the original (which defaults to bfloat16 everywhere)."""
