@@ -108,29 +108,29 @@ def _show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _grouped(values: dict[str, str], sep: str) -> str:
-    """"a, b 1; c 2" from {a: 1, b: 1, c: 2}; just "1" when all agree."""
+def _by_value(values: dict[str, str]) -> dict[str, list[str]]:
+    """The keys holding each value, in first-seen order."""
     groups: dict[str, list[str]] = {}
     for key, value in values.items():
         groups.setdefault(value, []).append(key)
+    return groups
+
+
+def _joined(values: dict[str, str], key_sep: str, label_sep: str, group_sep: str) -> str:
+    """"a, b 1; c 2" from {a: 1, b: 1, c: 2}; just "1" when all agree."""
+    groups = _by_value(values)
     if len(groups) == 1:
         return next(iter(groups))
-    return "; ".join(f"{sep.join(keys)} {value}" for value, keys in groups.items())
+    return group_sep.join(f"{key_sep.join(keys)}{label_sep}{value}"
+                          for value, keys in groups.items())
 
 
 def _recipe_default(name: str) -> str:
     """e.g. "sudoku/maze 1, arc 0.1", by architecture where they differ."""
-    per_arch = {
-        arch: _grouped({t: _show(getattr(recipe_for(t, arch), name)) for t in TASKS}, "/")
-        .replace("; ", ", ")
-        for arch in CONFIGS
-    }
-    groups: dict[str, list[str]] = {}
-    for arch, text in per_arch.items():
-        groups.setdefault(text, []).append(arch)
-    if len(groups) == 1:
-        return next(iter(groups))
-    return "; ".join(f"{', '.join(archs)}: {text}" for text, archs in groups.items())
+    per_arch = {arch: _joined({t: _show(getattr(recipe_for(t, arch), name)) for t in TASKS},
+                              "/", " ", ", ")
+                for arch in CONFIGS}
+    return _joined(per_arch, ", ", ": ", "; ")
 
 
 def _model_default(name: str) -> str:
@@ -141,7 +141,7 @@ def _model_default(name: str) -> str:
         if name in defaults:
             preset = next(iter(config.presets.values()))
             values[arch] = _show(preset.get(name, defaults[name]))
-    return _grouped(values, ", ")
+    return _joined(values, ", ", " ", "; ")
 
 
 def recipe_knobs() -> list[Knob]:
@@ -213,7 +213,7 @@ def flag_of(param: str) -> str:
 
 def preset_default() -> str:
     """`--preset`'s default: each architecture's first preset."""
-    return _grouped({name: next(iter(c.presets)) for name, c in CONFIGS.items()}, ", ")
+    return _joined({name: next(iter(c.presets)) for name, c in CONFIGS.items()}, ", ", " ", "; ")
 
 
 __all__ = ["KNOBS", "PRESETS", "SECTIONS", "Knob", "SectionOption", "flag_of", "knob_options",

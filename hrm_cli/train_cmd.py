@@ -91,7 +91,7 @@ Examples:
               help="Continue the run in RUN_DIR from its last checkpoint.")
 @click.option("--init-from", metavar="MODEL", shell_complete=model_names,
               help="Start from MODEL's weights and architecture (default:TASK, a name, a "
-                   "bundle, a run folder) with this run's recipe.")
+                   "bundle, a run folder, a release checkpoint) with this run's recipe.")
 @click.option("--arch", type=click.Choice(list(CONFIGS)), cls=SectionOption,
               default_text=DEFAULT_ARCHITECTURE,
               help="hrm (as released), grid-hrm (any grid size), trm or trm-mlp (Tiny "
