@@ -11,7 +11,7 @@ import click
 from hrm_cli.completion import dataset_names
 from hrm_cli.console import human_size, progress_bar, stderr_console
 from hrm_cli.lazy import LazyGroup
-from hrm_cli.options import TaskChoice
+from hrm_cli.options import TaskChoice, format_option, quiet_option
 from hrm_cli.paths import InputPath, check_input_path, check_output_name
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ Examples:
     help="Worker processes (output does not depend on this).",
 )
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option()
 def generate(
     task,
     count,
@@ -248,7 +248,7 @@ Examples:
     "keeps the flattened rows from touching, and one model then serves every size up to N.",
 )
 @click.option("--force", is_flag=True, help="Replace --out if it already holds a dataset.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option()
 def build(sources, test_csv, out, subsample, aug, seed, min_rating, canvas, force,
           quiet) -> None:
     """Build a training dataset in the original HRM format.
@@ -366,14 +366,7 @@ def _resolve_build_sources(sources: tuple[str, ...], test_csv: str | None
 
 @datasets.command()
 @click.argument("folder", type=InputPath(file_okay=False))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="A table, or JSON for scripts.",
-)
+@format_option("table", "json", help="A table, or JSON for scripts.")
 def info(folder: str, fmt: str) -> None:
     """Summarise a built dataset's splits and sizes.
 

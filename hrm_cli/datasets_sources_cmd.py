@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from hrm_cli.options import format_option, quiet_option
+
 ENVIRONMENT_HELP = """\b
 Environment:
   HRM_HOME             cache folder (default: the platform's user cache folder for hrm)
@@ -49,14 +51,8 @@ Examples:
   hrm datasets list
   hrm datasets list --format json | jq -r '.[] | select(.status == "cached") | .name'
 """ + ENVIRONMENT_HELP)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="table: a table on a terminal, tab-separated lines when piped; json: a list.",
-)
+@format_option("table", "json",
+               help="table: a table on a terminal, tab-separated lines when piped; json: a list.")
 def list_command(fmt: str) -> None:
     """List the datasets `hrm datasets fetch` knows, and whether each is cached.
 
@@ -131,7 +127,7 @@ Examples:
 """ + ENVIRONMENT_HELP)
 @click.argument("name", callback=_check_name, shell_complete=_complete_name)
 @click.option("--force", is_flag=True, help="Download again even if a complete copy is cached.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or messages on stderr.")
+@quiet_option("No progress bar or messages on stderr.")
 @click.option(
     "--source",
     "via",

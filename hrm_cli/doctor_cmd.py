@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from hrm_cli.console import human_size
+from hrm_cli.options import format_option
 
 PACKAGES = (
     "hrm-toolkit",
@@ -114,14 +115,7 @@ Examples:
   hrm doctor --format json > doctor.json
 """
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Plain text to paste into an issue, or JSON.",
-)
+@format_option("text", "json", help="Plain text to paste into an issue, or JSON.")
 def doctor(fmt: str) -> None:
     """Print versions, devices, cache locations and network settings.
 

@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "solve": ("hrm_cli.solve_cmd", "solve", "Solve puzzles from files or stdin, verified."),
     "models": ("hrm_cli.models_cmd", "models", "List, pull, import and remove models."),
     "train": ("hrm_cli.train_cmd", "train", "Train a model on a built dataset (CPU or GPUs)."),
-    "eval": ("hrm_cli.train_cmd", "eval_command", "Evaluate a run or bundle on a dataset."),
+    "eval": ("hrm_cli.eval_cmd", "eval_command", "Evaluate a run or bundle on a dataset."),
     "doctor": ("hrm_cli.doctor_cmd", "doctor", "Versions, devices, cache: for bug reports."),
     "completion": ("hrm_cli.completion_cmd", "completion", "Print or install shell completion."),
     "watch": ("hrm_cli.watch_cmd", "watch", "Watch the model reason, segment by segment (TUI)."),

@@ -14,7 +14,7 @@ from hrm_cli.console import human_size
 if TYPE_CHECKING:
     from hrm.inference.store import ModelEntry
 
-from hrm_cli.options import TaskChoice
+from hrm_cli.options import TaskChoice, format_option, quiet_option
 
 ENVIRONMENT_HELP = """\b
 Names:
@@ -87,9 +87,8 @@ def _row(entry: ModelEntry) -> dict[str, Any]:
     "hrm models list",
     "hrm models list --format json | jq -r '.[].name'",
 ))
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True,
-              help="table: a table on a terminal, tab-separated lines when piped; json: a list.")
+@format_option("table", "json",
+               help="table: a table on a terminal, tab-separated lines when piped; json: a list.")
 def list_command(fmt: str) -> None:
     """List the shipped default models and the cached ones.
 
@@ -144,8 +143,7 @@ def list_command(fmt: str) -> None:
     "hrm models info hrm-sudoku-extreme --format json | jq .metrics",
 ))
 @click.argument("name", metavar="NAME|PATH", shell_complete=installed_model_names)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Readable text, or JSON for scripts.")
+@format_option("text", "json", help="Readable text, or JSON for scripts.")
 def info(name: str, fmt: str) -> None:
     """Show a model's task, architecture, provenance and metrics."""
     from hrm.inference.store import find_model
@@ -216,7 +214,7 @@ def path(name: str) -> None:
 @click.option("--task", type=TaskChoice(), default=None,
               help="The task of a hub repository hrm does not know.")
 @click.option("--force", is_flag=True, help="Download and convert again even if cached.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or messages on stderr.")
+@quiet_option("No progress bar or messages on stderr.")
 def pull(name: str, task: str | None, force: bool, quiet: bool) -> None:
     """Download a checkpoint of the original release, convert and cache it.
 
@@ -258,7 +256,7 @@ def pull(name: str, task: str | None, force: bool, quiet: bool) -> None:
               help="The task it solves [default: from the bundle, or guessed from the "
               "token layout].")
 @click.option("--force", is_flag=True, help="Replace a cached model of the same name.")
-@click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
+@quiet_option("No messages on stderr.")
 def import_command(source: str, name: str | None, task: str | None, force: bool,
                    quiet: bool) -> None:
     """Add a model from local files to the cache.

@@ -1,4 +1,5 @@
-"""Arguments and options shared by the commands that run a model on puzzles."""
+"""Options every command shares (`--device`, `--quiet`, `--format`), each defined once,
+and the arguments of the commands that run a model on puzzles."""
 
 from __future__ import annotations
 
@@ -11,12 +12,26 @@ from hrm.datasets.task_table import TASK_NAMES
 from hrm_cli.completion import model_names
 
 F = TypeVar("F", bound=Callable)
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-"""`--dtype` choices: hrm.model.config.FORWARD_DTYPES, repeated so that --help needs no torch."""
-GRADIENTS = ("one-step", "last-cycle", "full")
-"""`hrm train --gradient` choices: hrm.model.config.GRADIENTS, repeated for the same reason."""
-HALTINGS = ("q-learning", "halt-only")
-"""`hrm train --halting` choices: hrm.model.config.HALTINGS, repeated for the same reason."""
+def device_option(function: F) -> F:
+    """`--device`: where a model runs (solve, watch, train, eval)."""
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        metavar="DEVICE",
+        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.",
+    )(function)
+
+
+def quiet_option(help: str = "No progress bar.") -> Callable[[F], F]:
+    """`--quiet/-q`: nothing on stderr but errors (and what `help` says still shows)."""
+    return click.option("--quiet", "-q", is_flag=True, help=help)
+
+
+def format_option(*choices: str, help: str) -> Callable[[F], F]:
+    """`--format` among `choices`, the first the default; the value arrives as `fmt`."""
+    return click.option("--format", "fmt", type=click.Choice(choices), default=choices[0],
+                        show_default=True, help=help)
 
 
 class TaskChoice(click.Choice):
@@ -55,13 +70,7 @@ def puzzle_model_options(function: F) -> F:
             help="A cached model (`hrm models list`), a bundle folder or an original "
             "checkpoint [default: the task's shipped default model].",
         ),
-        click.option(
-            "--device",
-            default="auto",
-            show_default=True,
-            metavar="DEVICE",
-            help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.",
-        ),
+        device_option,
         click.option(
             "--halt",
             type=click.Choice(["adaptive", "max"]),

@@ -11,7 +11,7 @@ import click
 
 from hrm_cli.console import progress_bar
 from hrm_cli.errors import EXIT_ERROR, EXIT_OK, EXIT_UNSOLVED
-from hrm_cli.options import puzzle_model_options
+from hrm_cli.options import format_option, puzzle_model_options, quiet_option
 from hrm_cli.puzzle_input import STDIN, check_sources, read_items
 
 if TYPE_CHECKING:
@@ -61,10 +61,8 @@ Exit codes:
               "most 8 for a maze) and keep the first answer that passes. Only the rules "
               "decide, never a known answer. [default: what the model recommends: 8 for "
               "default:sudoku, else 1]")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="auto: pretty on a terminal, lines when piped.")
-@click.option("--quiet", "-q", is_flag=True,
-              help="No progress bar, model line or summary on stderr (input errors still).")
+@format_option(*FORMATS, help="auto: pretty on a terminal, lines when piped.")
+@quiet_option("No progress bar, model line or summary on stderr (input errors still).")
 def solve(task: str, inputs: tuple[str, ...], model_spec: str | None, device: str, halt: str,
           max_segments: int | None, batch_size: int, attempts: int | None, fmt: str,
           quiet: bool) -> None:

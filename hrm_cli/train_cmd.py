@@ -1,8 +1,12 @@
-"""`hrm train` and `hrm eval`: parse options, call `hrm.train`, show progress and results."""
+"""`hrm train`: parse options, call `hrm.train`, show progress and results.
+
+The knobs (recipe, model, run settings) are options made from the config dataclasses by
+`hrm_cli.knobs`; the options written here are the command's own (what to train on, where
+the run lives, how to launch it).
+"""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from contextlib import ExitStack
@@ -11,46 +15,30 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hrm.model.config import CONFIGS, DEFAULT_ARCHITECTURE
 from hrm_cli.completion import model_names
-from hrm_cli.console import progress_bar, stderr_console, stdout_console
+from hrm_cli.console import progress_bar, stderr_console
 from hrm_cli.errors import EXIT_INTERRUPTED, EXIT_UNSOLVED
+from hrm_cli.knobs import (
+    KNOBS,
+    PRESETS,
+    SectionOption,
+    flag_of,
+    knob_options,
+    knob_values,
+    preset_default,
+)
+from hrm_cli.options import TaskChoice, device_option, quiet_option
+from hrm_cli.train_help import TrainCommand, help_all_option
+from hrm_cli.train_progress import ProgressReporter
 
 if TYPE_CHECKING:
     from hrm.train.config import TrainConfig
     from hrm.train.loop import TrainOutcome
 
-from hrm_cli.options import DTYPES, GRADIENTS, HALTINGS, TaskChoice
-
-PRESETS = ("paper", "small", "tiny")
-# hrm.model.architectures lists them; importing it here would import torch.
-ARCHITECTURES = ("hrm", "grid-hrm", "trm", "trm-mlp")
-
-# option name -> Recipe field (None values mean "the task's recipe")
-RECIPE_OPTIONS = {
-    "batch_size": "global_batch_size", "lr": "lr", "lr_min_ratio": "lr_min_ratio",
-    "warmup_steps": "warmup_steps", "weight_decay": "weight_decay", "beta1": "beta1",
-    "beta2": "beta2", "puzzle_emb_lr": "puzzle_emb_lr",
-    "puzzle_emb_weight_decay": "puzzle_emb_weight_decay", "epochs": "epochs",
-    "eval_interval": "eval_interval", "loss_type": "loss_type", "ema": "ema",
-}
-# option name -> HRMConfig field
-MODEL_OPTIONS = {
-    "hidden_size": "hidden_size", "num_heads": "num_heads", "expansion": "expansion",
-    "h_layers": "H_layers", "l_layers": "L_layers", "h_cycles": "H_cycles",
-    "l_cycles": "L_cycles", "puzzle_emb_ndim": "puzzle_emb_ndim",
-    "pos_encodings": "pos_encodings", "halt_max_steps": "halt_max_steps",
-    "halt_exploration_prob": "halt_exploration_prob", "dtype": "forward_dtype",
-    "gradient": "gradient", "halting": "halting",
-}
-# option name -> TrainConfig field
-RUN_OPTIONS = {
-    "steps": "steps", "checkpoint_interval": "checkpoint_interval",
-    "log_interval": "log_interval", "eval_batch_size": "eval_batch_size", "seed": "seed",
-    "device": "device", "compile": "compile", "wandb": "wandb", "tensorboard": "tensorboard",
-    "quiet": "quiet",
-}
 LAUNCH_OPTIONS = ("gpus", "nproc", "nnodes", "node_rank", "rdzv_endpoint")
-
+# Not knobs, but they define the model like one: fixed once a run exists.
+MODEL_CHOICES = ("arch", "preset")
 
 
 class Duration(click.ParamType):
@@ -75,181 +63,71 @@ class Duration(click.ParamType):
 
 
 POSITIVE = click.IntRange(min=1)
-NON_NEGATIVE = click.IntRange(min=0)
-PROBABILITY = click.FloatRange(0.0, 1.0)
 
 
-def _options(*decorators):
-    def apply(function):
-        for decorator in reversed(decorators):
-            function = decorator(function)
-        return function
-
-    return apply
-
-
-_recipe_options = _options(
-    click.option("--batch-size", type=POSITIVE,
-                 help="Global batch, split across processes [recipe: 768]."),
-    click.option("--lr", type=click.FloatRange(min=0), help="Peak learning rate [1e-4]."),
-    click.option("--lr-min-ratio", type=click.FloatRange(0, 1),
-                 help="Final rate / peak of the cosine decay; 1 = constant [1.0]."),
-    click.option("--warmup-steps", type=NON_NEGATIVE, help="Linear warm-up steps [2000]."),
-    click.option("--weight-decay", type=click.FloatRange(min=0),
-                 help="AdamATan2 weight decay [sudoku/maze 1.0, arc 0.1]."),
-    click.option("--beta1", type=click.FloatRange(0, 1, max_open=True),
-                 help="AdamATan2 first-moment decay [0.9]."),
-    click.option("--beta2", type=click.FloatRange(0, 1, max_open=True),
-                 help="AdamATan2 second-moment decay [0.95]."),
-    click.option("--puzzle-emb-lr", type=click.FloatRange(min=0),
-                 help="Sign-SGD rate of the puzzle embeddings [sudoku/maze 1e-4, arc 1e-2]."),
-    click.option("--puzzle-emb-weight-decay", type=click.FloatRange(min=0),
-                 help="Their weight decay [sudoku/maze 1.0, arc 0.1]."),
-    click.option("--epochs", type=POSITIVE,
-                 help="Epochs to train [sudoku/maze 20000, arc 100000]."),
-    click.option("--steps", type=POSITIVE,
-                 help="Total optimizer steps (overrides --epochs for the length and schedule)."),
-    click.option("--eval-interval", type=NON_NEGATIVE,
-                 help="Epochs between evaluations of the test split; 0 = only at the end "
-                      "[sudoku/maze 2000, arc 10000]."),
-    click.option("--checkpoint-interval", type=NON_NEGATIVE,
-                 help="Steps between checkpoints, besides those after evaluations, at the "
-                      "end and on Ctrl-C; 0 = none [1000]."),
-    click.option("--log-interval", type=POSITIVE, help="Steps per metrics.jsonl line [10]."),
-    click.option("--eval-batch-size", type=POSITIVE,
-                 help="Global evaluation batch [the training batch]."),
-    click.option("--ema", type=click.FloatRange(0, 1, max_open=True), metavar="DECAY",
-                 help="Evaluate and export a moving average of the weights with this decay; "
-                      "0 = none [hrm 0; trm, trm-mlp 0.999, as their papers]."),
-    click.option("--loss-type",
-                 type=click.Choice(["stablemax_cross_entropy", "softmax_cross_entropy"]),
-                 help="Token loss [stablemax_cross_entropy]."),
-)
-
-_model_options = _options(
-    click.option("--arch", type=click.Choice(ARCHITECTURES),
-                 help="Architecture: hrm (as released), grid-hrm (3x3 grid mixing, any "
-                      "grid size), trm (Tiny Recursive Model: one 2-layer attention network), "
-                      "trm-mlp (TRM mixing positions with an MLP; the paper's Sudoku model). "
-                      "TRM trains by its own recipe: EMA 0.999, 50000 epochs for sudoku/maze "
-                      "[hrm]."),
-    click.option("--preset", type=click.Choice(PRESETS),
-                 help="Model size: paper (HRM 27M, TRM 7M), small (HRM ~3M, TRM ~1.7M), "
-                      "tiny (tests) [paper]."),
-    click.option("--hidden-size", type=POSITIVE, help="Width of both levels."),
-    click.option("--num-heads", type=POSITIVE, help="Attention heads."),
-    click.option("--expansion", type=click.FloatRange(min=0, min_open=True),
-                 help="SwiGLU expansion."),
-    click.option("--h-layers", type=POSITIVE, help="Blocks of the slow module H."),
-    click.option("--l-layers", type=POSITIVE,
-                 help="Blocks of the fast module L (TRM: of its one network)."),
-    click.option("--h-cycles", type=POSITIVE, help="H updates per segment (TRM: T, recursions)."),
-    click.option("--l-cycles", type=POSITIVE,
-                 help="L updates per H update (TRM: n, latent updates)."),
-    click.option("--puzzle-emb-ndim", type=NON_NEGATIVE,
-                 help="Puzzle-embedding width; 0 disables it."),
-    click.option("--pos-encodings", type=click.Choice(["rope", "learned"]),
-                 help="Rotary (nothing stored) or a learned table per position [rope]."),
-    click.option("--gradient", type=click.Choice(GRADIENTS),
-                 help="Updates of a segment to backpropagate: the final L and H ones "
-                 "(one-step, the paper's), the last H cycle (last-cycle, as TRM) or all "
-                 "(full; more compute per step) [hrm one-step; trm last-cycle]."),
-    click.option("--halt-max-steps", type=POSITIVE, help="ACT: most segments per puzzle [16]."),
-    click.option("--halt-exploration-prob", type=PROBABILITY,
-                 help="ACT: exploration probability [0.1]."),
-    click.option("--halting", type=click.Choice(HALTINGS),
-                 help="ACT: how the Q head learns to stop: q-learning (the paper's; an "
-                      "extra forward per step for the continue target) or halt-only "
-                      "(TRM's: stop once sigmoid(q_halt) > 0.5; a quarter fewer FLOPs per "
-                      "step with --gradient full) [hrm q-learning; trm halt-only]."),
-    click.option("--dtype", type=click.Choice(DTYPES),
-                 help="Activation dtype [auto: bfloat16 on GPUs, float32 on the CPU]. "
-                      "bfloat16 also pays on CPUs with AMX (Sapphire Rapids and later)."),
-)
-
-_runtime_options = _options(
-    click.option("--seed", type=int, help="Random seed [0]."),
-    click.option("--device", default=None,
-                 help="auto, cpu, cuda, cuda:N or mps [auto: CUDA, then MPS, then CPU]."),
-    click.option("--compile", "compile_", is_flag=True, default=None,
-                 help="torch.compile the segment computation."),
-    click.option("--gpus", type=POSITIVE,
-                 help="Start this many GPU workers on this node (NCCL)."),
-    click.option("--nproc", type=POSITIVE,
-                 help="Start this many workers on this node (with --device cpu: gloo)."),
-    click.option("--nnodes", type=POSITIVE, default=1, show_default=True,
-                 help="Machines taking part (run the same command on each)."),
-    click.option("--node-rank", type=NON_NEGATIVE,
-                 help="This machine's rank (static rendezvous); omit to let nodes meet."),
-    click.option("--rdzv-endpoint", metavar="HOST:PORT",
-                 help="Rendezvous address (node 0), needed with --nnodes > 1."),
-    click.option("--wandb", is_flag=True, default=None,
-                 help="Also log to Weights & Biases (needs wandb)."),
-    click.option("--tensorboard", is_flag=True, default=None,
-                 help="Also log to TensorBoard in RUN_DIR/tensorboard (needs tensorboard)."),
-    click.option("--quiet", "-q", is_flag=True, default=None, help="No progress output."),
-    click.option("--time-limit", type=Duration(), metavar="DURATION",
-                 help="Stop after the step during which this much time (600, 9m, 3h50m) "
-                      "has passed since the command started, write a checkpoint and exit 3; "
-                      "--resume continues. For job schedulers' wall-time limits."),
-)
+def _launch_option(*names: str, **kwargs: Any) -> Any:
+    return click.option(*names, cls=SectionOption, section="launch", metavar="N", **kwargs)
 
 
 @click.command(
+    cls=TrainCommand,
     epilog="""\b
 Examples:
-  hrm train sudoku                     # Sudoku-Extreme-1k, fetched and built on first use
-  hrm train maze --gpus 4              # Maze-Hard on 4 GPUs
-  hrm train sudoku --data data/sudoku-extreme-1k-aug-1000
-  hrm train sudoku --data data/sudoku-extreme-1k-aug-1000 --batch-size 384 --lr 7e-5 \\
-      --puzzle-emb-lr 7e-5                                  # the original single-GPU run
-  hrm train maze --data data/maze-30x30-hard-1k --gpus 8
-  hrm train arc --data data/arc-agi-1-aug-1000 --gpus 8 --nnodes 2 --rdzv-endpoint node0:29500
+  hrm train sudoku                   # Sudoku-Extreme-1k, fetched and built on first use
+  hrm train maze --gpus 4            # Maze-Hard on 4 GPUs
   hrm train sudoku --data data/demo --preset tiny --steps 200 --nproc 2 --device cpu
   hrm train sudoku --data data/my-sudoku --init-from default:sudoku --lr 3e-4   # fine-tune
-  hrm train --resume runs/sudoku-20250101-120000
   hrm train --resume runs/sudoku-20250101-120000 --time-limit 3h50m   # in a 4-hour job
-  torchrun --nproc-per-node 8 -m hrm_cli train sudoku --data ...   # external launcher
-
-\b
-Run folder: config.json, metrics.jsonl, evals.jsonl, checkpoint.safetensors and, at the
-end, model/ (a bundle for `hrm solve` / `hrm eval`). Ctrl-C writes a checkpoint and exits
-130, --time-limit exits 3; --resume continues the run exactly where it stopped.
-"""
+""",
 )
 @click.argument("task", type=TaskChoice(), required=False)
-@click.option("--data", type=click.Path(file_okay=False),
-              help="Built dataset folder (`hrm datasets build`) [the task's standard dataset "
-                   "from the cache, fetched and built on first use: Sudoku-Extreme with "
-                   "1,000 puzzles x 1,000 augmentations, Maze-Hard, ARC-AGI-1 with "
-                   "ConceptARC].")
-@click.option("--out", "-o", type=click.Path(file_okay=False),
-              help="Run folder [runs/<task>-<date>-<time>].")
+@click.option("--data", type=click.Path(file_okay=False), metavar="DIR", cls=SectionOption,
+              default_text="TASK's standard one",
+              help="Built dataset (`hrm datasets build`).")
+@click.option("--out", "-o", type=click.Path(file_okay=False), metavar="DIR",
+              cls=SectionOption, default_text="runs/<task>-<date>-<time>",
+              help="Run folder.")
 @click.option("--resume", type=click.Path(file_okay=False), metavar="RUN_DIR",
               help="Continue the run in RUN_DIR from its last checkpoint.")
 @click.option("--init-from", metavar="MODEL", shell_complete=model_names,
-              help="Start from the weights of MODEL (default:TASK, a model name, a bundle, "
-                   "a run folder: its final model or latest checkpoint; a release "
-                   "checkpoint): its architecture, this run's recipe, a fresh optimizer and "
-                   "schedule.")
-@_recipe_options
-@_model_options
-@_runtime_options
+              help="Start from MODEL's weights and architecture (default:TASK, a name, a "
+                   "bundle, a run folder, a release checkpoint) with this run's recipe.")
+@click.option("--arch", type=click.Choice(list(CONFIGS)), cls=SectionOption,
+              default_text=DEFAULT_ARCHITECTURE,
+              help="hrm (as released), grid-hrm (any grid size), trm or trm-mlp (Tiny "
+                   "Recursive Models, with their own recipe).")
+@click.option("--preset", type=click.Choice(PRESETS), cls=SectionOption,
+              default_text=preset_default(),
+              help="Model size: paper (HRM 27M, TRM 7M), small (HRM 3M), tiny (tests).")
+@knob_options("recipe")
+@knob_options("model")
+@knob_options("run")
+@device_option
+@quiet_option("No progress output.")
+@click.option("--time-limit", type=Duration(), metavar="DURATION",
+              help="Stop after the step during which this much time (600, 9m, 3h50m) has "
+                   "passed, write a checkpoint and exit 3; --resume continues.")
+@_launch_option("--gpus", type=POSITIVE, help="Start this many GPU workers on this node (NCCL).")
+@_launch_option("--nproc", type=POSITIVE,
+                help="Start this many workers on this node (with --device cpu: gloo).")
+@_launch_option("--nnodes", type=POSITIVE, default=1, default_text="1",
+                help="Machines taking part (run the same command on each).")
+@_launch_option("--node-rank", type=click.IntRange(min=0),
+                help="This machine's rank (static rendezvous); omit to let nodes meet.")
+@click.option("--rdzv-endpoint", metavar="HOST:PORT", cls=SectionOption, section="launch",
+                help="Rendezvous address (node 0), needed with --nnodes > 1.")
+@help_all_option
 @click.pass_context
 def train(ctx: click.Context, task: str | None, data: str | None, out: str | None,
           resume: str | None, init_from: str | None, **options: Any) -> None:
-    """Train an HRM on a built dataset, with the original recipe for TASK.
+    """Train a model on a built dataset, with the paper's recipe for TASK.
 
-    Without --data, TASK's standard dataset as the paper trained on it: the one built in
-    the cache, else the sources are fetched (with progress) and built there first.
-
-    Defaults follow the paper's release per task (AdamATan2 + sign-SGD puzzle embeddings,
-    warm-up, global batch 768, ACT with up to 16 segments); every value is an option.
+    Without --data, TASK's standard dataset (fetched and built on first use). Defaults
+    follow the paper's release for the task and architecture; Ctrl-C writes a checkpoint.
     """
     started = time.time()
-    given = {name.rstrip("_") for name in options
+    given = {name for name in options
              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
-    options["compile"] = options.pop("compile_")
     if resume:
         if init_from is not None:
             raise click.UsageError("--init-from starts a new run; a resumed run continues "
@@ -320,13 +198,13 @@ def _standard_dataset(task: str, options: dict[str, Any]) -> Path:
     from hrm.train.distributed import World, resolve_device
     from hrm.train.standard_data import standard_dataset
 
-    device = options["device"] or "auto"
+    device = options["device"]
     if options["gpus"]:
         _require_gpus(options["gpus"], device)
     else:
         resolve_device(device)
     # Under torchrun every rank gets here; rank 0 speaks, the others wait on its build.
-    quiet = bool(options["quiet"]) or not (World.from_env() or World()).is_main
+    quiet = options["quiet"] or not (World.from_env() or World()).is_main
 
     def say(text: str) -> None:
         if not quiet:
@@ -360,10 +238,13 @@ class _LazyBar:
         self._progress = None
 
 
-def architecture_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The HRMConfig fields the parsed `hrm train` options set (unset ones are None)."""
-    return {field: options[name] for name, field in MODEL_OPTIONS.items()
-            if options[name] is not None}
+def _run_settings(options: dict[str, Any], names: set[str] | None = None) -> dict[str, Any]:
+    """The TrainConfig fields the options set: the run knobs, --device and --quiet."""
+    settings = knob_values(options, "run", names)
+    for name in ("device", "quiet"):
+        if names is None or name in names:
+            settings[name] = options[name]
+    return settings
 
 
 def _new_config(task: str, data: str | None, out: str | None, options: dict[str, Any],
@@ -374,20 +255,18 @@ def _new_config(task: str, data: str | None, out: str | None, options: dict[str,
     from hrm.train.warm_start import TRAINING_CHOICES
 
     if init_from is not None:
-        fixed = sorted(f"--{name.replace('_', '-')}" for name in given
-                       if name in ("preset", "arch") or (name in MODEL_OPTIONS
-                                               and MODEL_OPTIONS[name] not in TRAINING_CHOICES))
+        fixed = sorted(flag_of(name) for name in given if name in MODEL_CHOICES or (
+            name in KNOBS and KNOBS[name].section == "model"
+            and KNOBS[name].field not in TRAINING_CHOICES))
         if fixed:
             raise click.UsageError(f"{', '.join(fixed)} cannot be given with --init-from: the "
                                    f"architecture is {init_from}'s")
 
-    architecture = architecture_options(options)
+    architecture = knob_values(options, "model")
     if options["arch"] in ("trm", "trm-mlp") and "H_layers" in architecture:
         raise click.UsageError("--h-layers: TRM has one network; size it with --l-layers")
     if options["arch"] is not None:
         architecture["name"] = options["arch"]
-    settings = {field: options[name] for name, field in RUN_OPTIONS.items()
-                if options[name] is not None}
     run_dir = Path(out) if out else Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
     # Under torchrun, or on several nodes, rank 0 checks and creates it (other nodes may
     # share the file system and see it already).
@@ -396,10 +275,10 @@ def _new_config(task: str, data: str | None, out: str | None, options: dict[str,
     if data is None:
         data = str(_standard_dataset(task, options))
     config = build_config(task, data, run_dir, preset=options["preset"],
-                          architecture=architecture, init_from=init_from, **settings)
+                          architecture=architecture, init_from=init_from,
+                          **_run_settings(options))
     # The recipe is the architecture's (known only now for --init-from), then the options.
-    config.recipe = config.recipe.with_overrides(
-        **{field: options[name] for name, field in RECIPE_OPTIONS.items()})
+    config.recipe = config.recipe.with_overrides(**knob_values(options, "recipe"))
     return config
 
 
@@ -417,18 +296,14 @@ def _resumed_config(task: str | None, data: str | None, out: str | None, resume:
     if out is not None:
         raise click.UsageError("--out and --resume exclude each other: the run stays in "
                                "its folder")
-    fixed = sorted(
-        f"--{name.replace('_', '-')}" for name in given
-        if (name in RECIPE_OPTIONS and RECIPE_OPTIONS[name] not in RESUME_RECIPE_FIELDS)
-        or name in MODEL_OPTIONS or name in ("preset", "arch")
-        or (name in RUN_OPTIONS and RUN_OPTIONS[name] not in RESUME_FIELDS)
-    )
+    may_change = {"recipe": RESUME_RECIPE_FIELDS, "run": RESUME_FIELDS, "model": ()}
+    fixed = sorted(flag_of(name) for name in given if name in MODEL_CHOICES or (
+        name in KNOBS and KNOBS[name].field not in may_change[KNOBS[name].section]))
     if fixed:
         raise click.UsageError(f"{', '.join(fixed)} cannot change when resuming a run (they "
                                "define it); start a new run instead")
-    recipe = config.recipe.with_overrides(**{RECIPE_OPTIONS[n]: options[n] for n in given
-                                             if n in RECIPE_OPTIONS})
-    changes = {RUN_OPTIONS[n]: options[n] for n in given if n in RUN_OPTIONS}
+    recipe = config.recipe.with_overrides(**knob_values(options, "recipe", given))
+    changes = _run_settings(options, given)
     changes.setdefault("quiet", False)  # a session's own choice, not the run's
     config = replace(config, recipe=recipe, **changes)
     if data is not None:
@@ -488,275 +363,4 @@ def _interrupted_message(run_dir: str, step: int | None) -> None:
                f"{run_dir}", err=True)
 
 
-# ----------------------------------------------------------------------------------------
-# Progress on stderr
-# ----------------------------------------------------------------------------------------
-
-
-class ProgressReporter:
-    """Rank 0's progress: a rich bar on a terminal, else a plain line every few seconds.
-
-    Created in the CLI process and pickled into launched workers, so the console is only
-    made in `start`.
-    """
-
-    PLAIN_EVERY_S = 5.0
-
-    def __init__(self) -> None:
-        self._progress: Any = None
-        self._task: Any = None
-        self._console: Any = None
-        self._last_plain = 0.0
-        self._total = 0
-        self._fields = {"epoch": 0.0, "loss": None, "exact": None, "segments": None,
-                        "speed": None}
-
-    def start(self, info: dict[str, Any]) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._console = stderr_console()
-        self._total = info["total_steps"]
-        params = info["parameters"] / 1e6
-        self._print(f"training {info['task']}: {params:.2f}M parameters on {info['device']}"
-                    f" x {info['world_size']}, global batch {info['global_batch_size']}, "
-                    f"{info['steps_per_epoch']:.1f} steps/epoch, steps {info['step']} -> "
-                    f"{info['total_steps']}; run folder {info['run_dir']}")
-        if self._console.is_terminal:
-            self._progress = Progress(
-                TextColumn("[bold]train"), BarColumn(bar_width=24), MofNCompleteColumn(),
-                TextColumn("{task.description}"), TimeRemainingColumn(),
-                console=self._console, transient=True, redirect_stdout=False)
-            self._progress.start()
-            self._task = self._progress.add_task(self._describe(), total=self._total,
-                                                 completed=info["step"])
-
-    def log(self, record: dict[str, Any]) -> None:
-        fields = self._fields
-        fields["epoch"] = record["epoch"]
-        fields["loss"] = record["loss"]
-        fields["speed"] = record["samples_per_s"]
-        if record["exact_accuracy"] is not None:  # None: nothing halted in this window
-            fields["exact"] = record["exact_accuracy"]
-            fields["segments"] = record["mean_segments"]
-        if self._progress is not None:
-            self._progress.update(self._task, completed=record["step"],
-                                  description=self._describe())
-            return
-        now = time.monotonic()
-        if now - self._last_plain >= self.PLAIN_EVERY_S or record["step"] >= self._total:
-            self._last_plain = now
-            self._print(f"step {record['step']}/{self._total} {self._describe()}")
-
-    def evaluation(self, record: dict[str, Any]) -> None:
-        text = (f"eval at step {record['step']}: exact {record['exact_accuracy']:.1%} "
-                f"(token {record['token_accuracy']:.1%}, {record['max_segments']} segments); "
-                f"adaptive {record['adaptive']['exact_accuracy']:.1%} in "
-                f"{record['adaptive']['mean_segments']:.1f} segments")
-        for name, votes in _variant_votes(record):
-            text += f"; {name.upper()} pass@1 {votes['pass@1']:.1%}, pass@2 {votes['pass@2']:.1%}"
-        self._print(text)
-
-    def message(self, text: str) -> None:
-        self._print(text)
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-    def _describe(self) -> str:
-        f = self._fields
-
-        def fmt(value: Any, spec: str) -> str:
-            return "-" if value is None else format(value, spec)
-
-        return (f"epoch {f['epoch']:.1f} loss {fmt(f['loss'], '.3f')} "
-                f"exact {fmt(f['exact'], '.1%')} segs {fmt(f['segments'], '.1f')} "
-                f"{fmt(f['speed'], '.0f')} samples/s")
-
-    def _print(self, text: str) -> None:
-        console = self._progress.console if self._progress is not None else self._console
-        if console is None:
-            console = self._console = stderr_console()
-        console.print(text, highlight=False, markup=False, soft_wrap=True)
-
-
-# ----------------------------------------------------------------------------------------
-# hrm eval
-# ----------------------------------------------------------------------------------------
-
-
-@click.command(
-    "eval",
-    epilog="""\b
-Examples:
-  hrm eval runs/sudoku-20250101-120000                    # on the run's own dataset
-  hrm eval runs/maze-1/model --data data/maze-30x30-hard-1k --max-segments 32
-  hrm eval runs/arc-1 --data data/arc-agi-1-aug-1000 --format json | jq .arc
-  hrm eval default:sudoku --data data/sudoku-test --dtype bfloat16 --device cpu
-  hrm eval default:sudoku --data data/sudoku-test --attempts 8   # as hrm solve retries
-""",
-)
-@click.argument("target", metavar="RUN_DIR|MODEL", shell_complete=model_names)
-@click.option("--data", type=click.Path(file_okay=False),
-              help="Built dataset folder [a run's own dataset].")
-@click.option("--split", default="test", show_default=True, help="Split to evaluate.")
-@click.option("--device", default="auto", show_default=True,
-              help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--batch-size", type=POSITIVE, default=256, show_default=True,
-              help="Global evaluation batch.")
-@click.option("--max-segments", type=POSITIVE,
-              help="Segment budget; more than in training scales inference time "
-                   "[the trained halt_max_steps].")
-@click.option("--dtype", type=click.Choice(DTYPES),
-              help="Activation dtype [the model's own: auto = bfloat16 on GPUs, float32 on "
-                   "the CPU].")
-@click.option("--attempts", type=click.IntRange(min=1), default=1, show_default=True,
-              metavar="N",
-              help="Also solve the split as `hrm solve --attempts N` does (sudoku, maze): "
-                   "adaptive halting, a rule-breaking answer retried under up to N-1 "
-                   "symmetries; reports the share solved within 1, 2, 4, ... N attempts.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="A table, or JSON for scripts (the same numbers).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def eval_command(target: str, data: str | None, split: str, device: str, batch_size: int,
-                 max_segments: int | None, dtype: str | None, attempts: int, fmt: str,
-                 quiet: bool) -> None:
-    """Evaluate a run (its final model, else its latest checkpoint) or a model.
-
-    MODEL is a bundle folder or a name `hrm models list` shows (default:sudoku, a cached
-    model or an alias such as hrm-sudoku-extreme).
-
-    Reports exact accuracy (every labelled token right), token accuracy, accuracy by
-    segment budget (1, 2, 4, 8, 16, ... up to --max-segments) and with adaptive halting
-    (the model's own Q head decides when to stop), and for ARC pass@1/pass@2 after undoing
-    the augmentations and voting over them, as the original evaluation does.
-
-    With --attempts N the split is then also solved as `hrm solve` solves it: the rules,
-    never the labels, decide which answers to retry and keep; the first attempt repeats
-    the adaptive rollout (N-1 more only for the examples that failed). Under torchrun
-    this part runs on rank 0 alone.
-    """
-    from hrm.datasets.format import load_identifiers
-    from hrm.datasets.tasks import get_task
-    from hrm.inference.attempts import check_retries, evaluate_attempts
-    from hrm.inference.errors import InferenceError
-    from hrm.train.data import EvalLoader
-    from hrm.train.distributed import World, resolve_device, setup, teardown
-    from hrm.train.errors import TrainingError
-    from hrm.train.evaluate import check_model_fits, evaluate, load_eval_target
-    from hrm.train.recipes import check_task
-
-    world = World.from_env() or World()
-    torch_device = resolve_device(device, world)
-    setup(world, torch_device)
-    try:
-        loaded = load_eval_target(target, torch_device)
-        if dtype is not None:
-            loaded.model.config.forward_dtype = dtype
-        if data is None and loaded.data is None:
-            raise click.UsageError("give --data DIR: a bundle does not say what it was "
-                                   "trained on")
-        folder = Path(data or loaded.data)
-        try:
-            loader = EvalLoader(folder, batch_size, rank=world.rank,
-                                world_size=world.world_size, split=split)
-        except ValueError as exc:
-            raise TrainingError(f"{folder}: {exc}") from None
-        if loaded.task is not None:
-            check_task(loaded.task, loader.metadata, folder)
-        check_model_fits(loaded.model, loader.metadata, folder)
-        if attempts > 1:
-            try:
-                check_retries(loaded.task)
-            except InferenceError as exc:
-                raise click.UsageError(str(exc)) from None
-        votes = loaded.task is not None and get_task(loaded.task).votes_over_variants
-        identifiers = load_identifiers(folder) if votes else None
-        with progress_bar(quiet or not world.is_main) as progress:
-            bar = progress.add_task(f"eval {split}", total=len(loader))
-            result = evaluate(loaded.model, loader, max_segments=max_segments,
-                              task=loaded.task, identifiers=identifiers, split=split,
-                              progress=lambda done, total: progress.update(bar, completed=done))
-    finally:
-        teardown()
-    if result is None:
-        return  # not rank 0
-    report = {"model": str(loaded.source), "task": loaded.task, "data": str(folder),
-              "dtype": str(loaded.model.forward_dtype).removeprefix("torch."),
-              **result.to_dict()}
-    if attempts > 1:
-        with progress_bar(quiet) as progress:
-            bar = progress.add_task(f"solve {split}, up to {attempts} attempts",
-                                    total=result.examples)
-            retried = evaluate_attempts(
-                loaded.model, loaded.task, folder, attempts=attempts, split=split,
-                max_segments=max_segments, batch_size=batch_size,
-                progress=lambda done, total: progress.update(bar, completed=done))
-        report["attempts"] = retried.to_dict()
-    if fmt == "json":
-        click.echo(json.dumps(report, indent=2))
-    else:
-        _print_eval_table(report)
-
-
-def _print_eval_table(report: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    console = stdout_console()
-    title = (f"{report['task'] or 'model'} · {report['split']} split · {report['examples']} "
-             f"examples · {report['model']}")
-    summary = Table(title=title, show_header=False, title_justify="left")
-    summary.add_column("metric")
-    summary.add_column("value", justify="right")
-    summary.add_row(f"exact accuracy ({report['max_segments']} segments)",
-                    f"{report['exact_accuracy']:.2%}")
-    summary.add_row("token accuracy", f"{report['token_accuracy']:.2%}")
-    adaptive = report["adaptive"]
-    summary.add_row("exact accuracy, adaptive halting", f"{adaptive['exact_accuracy']:.2%}")
-    summary.add_row("mean segments, adaptive halting", f"{adaptive['mean_segments']:.2f}")
-    for name, votes in _variant_votes(report):
-        summary.add_row(f"{name.upper()} pass@1 ({votes['tasks']} tasks)",
-                        f"{votes['pass@1']:.2%}")
-        summary.add_row(f"{name.upper()} pass@2", f"{votes['pass@2']:.2%}")
-    console.print(summary)
-
-    budgets = Table(title="by segment budget", title_justify="left")
-    budgets.add_column("segments", justify="right")
-    budgets.add_column("exact", justify="right")
-    budgets.add_column("token", justify="right")
-    for budget, values in report["by_segments"].items():
-        budgets.add_row(budget, f"{values['exact_accuracy']:.2%}",
-                        f"{values['token_accuracy']:.2%}")
-    console.print(budgets)
-
-    if "attempts" in report:
-        retried = report["attempts"]
-        # A line, not a table title: a title wraps to the width of this narrow table.
-        console.print(f"up to {retried['attempts']} attempts, as hrm solve retries: "
-                      f"{retried['mean_segments']:.2f} segments per example")
-        table = Table()
-        table.add_column("attempts", justify="right")
-        table.add_column("solved", justify="right")
-        for k, solved in retried["solved_within"].items():
-            table.add_row(k, f"{solved:.2%}")
-        console.print(table)
-        if retried["other_answers"]:
-            console.print(f"{retried['other_answers']} solved by another valid answer than "
-                          "the label")
-
-
-def _variant_votes(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The pass@k of tasks that vote over variants (ARC), which evaluation reports under the
-    task's name."""
-    return [(name, value) for name, value in record.items()
-            if isinstance(value, dict) and "pass@1" in value]
-
-
-__all__ = ["eval_command", "train"]
+__all__ = ["train"]

@@ -196,7 +196,7 @@ class ACTModel(nn.Module):
     @property
     def forward_dtype(self) -> torch.dtype:
         """Activation dtype: config.forward_dtype resolved for the weights' device."""
-        return self.config.resolve_dtype(self.device)
+        return getattr(torch, self.config.dtype_name(self.device.type))
 
     def num_parameters(self) -> int:
         """Trainable (dense) parameters; a puzzle-embedding table is a buffer, not counted."""

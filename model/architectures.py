@@ -2,20 +2,29 @@
 
 An architecture is a config dataclass (a `ModelConfig`, whose `name` is recorded in
 bundles and run configs) and an `ACTModel` subclass that supplies a segment. Adding one
-means a module with those two classes and a row below.
+means its config in `hrm.model.config` (torch-free, listed in its `CONFIGS`, so that
+`hrm train --help` shows its defaults without loading torch), a module with its model,
+and a row below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hrm.model.act import ACTModel
-from hrm.model.config import HRMConfig, ModelConfig
-from hrm.model.grid import GridHRM, GridHRMConfig
+from hrm.model.config import (
+    DEFAULT_ARCHITECTURE,
+    GridHRMConfig,
+    HRMConfig,
+    ModelConfig,
+    TRMConfig,
+    TRMMLPConfig,
+    config_from_dict,
+)
+from hrm.model.grid import GridHRM
 from hrm.model.hrm import HRM
-from hrm.model.trm import TRM, TRMConfig, TRMMLPConfig
+from hrm.model.trm import TRM
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,6 @@ ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
     Architecture("trm-mlp", TRMMLPConfig, TRM,
                  "TRM with an MLP across positions instead of attention (small fixed grids)"),
 )}
-DEFAULT_ARCHITECTURE = "hrm"  # what a config without a name is (bundles predating names)
 
 
 def get_architecture(name: str) -> Architecture:
@@ -47,14 +55,6 @@ def get_architecture(name: str) -> Architecture:
                          f"choose from {', '.join(ARCHITECTURES)}") from None
 
 
-def config_from_dict(data: Mapping[str, Any]) -> ModelConfig:
-    """The config of the architecture `data["name"]` names (HRM without a name)."""
-    name = data.get("name", DEFAULT_ARCHITECTURE)
-    if not isinstance(name, str):
-        raise ValueError(f"architecture name must be a string, got {name!r}")
-    return get_architecture(name).config.from_dict(dict(data))
-
-
 def config_from_preset(architecture: str, preset: str, **fields: Any) -> ModelConfig:
     return get_architecture(architecture).config.from_preset(preset, **fields)
 
@@ -62,3 +62,7 @@ def config_from_preset(architecture: str, preset: str, **fields: Any) -> ModelCo
 def build_model(config: ModelConfig) -> ACTModel:
     """A freshly initialised model for `config`."""
     return get_architecture(config.name).model(config)
+
+
+__all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "Architecture", "build_model",
+           "config_from_dict", "config_from_preset", "get_architecture"]

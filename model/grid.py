@@ -19,15 +19,13 @@ padded cells are held at zero, so padding never changes the answer.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hrm.model.act import ACTModel, SegmentOutput, halting_logits, hierarchical_recurrence
-from hrm.model.config import ModelConfig
+from hrm.model.config import GridHRMConfig
 from hrm.model.layers import (
     CastedEmbedding,
     CastedLinear,
@@ -36,76 +34,6 @@ from hrm.model.layers import (
     rms_norm,
     trunc_normal_,
 )
-
-MIXERS = ("conv3", "dwconv3")
-
-
-@dataclass
-class GridHRMConfig(ModelConfig):
-    """Everything needed to build a `GridHRM`."""
-
-    name: ClassVar[str] = "grid-hrm"
-
-    vocab_size: int
-    """Number of token ids (0 = pad, which also marks cells outside the grid)."""
-    seq_len: int
-    """Cells of the training canvas (side * side); any square grid runs at inference."""
-    num_puzzle_identifiers: int = 1
-    """Kept for the shared data pipeline; a grid model has no puzzle embedding."""
-    hidden_size: int = 64
-    """Channels of the state at every cell."""
-    expansion: float = 2.0
-    """SwiGLU inner size = round(expansion * hidden * 2/3), rounded up to a multiple of 32."""
-    mixer: str = "conv3"
-    """How a block mixes neighbouring cells: "conv3", a full 3x3 convolution;
-    "dwconv3", a depthwise 3x3 convolution (cheaper; channels mix in the MLP only)."""
-    H_layers: int = 2
-    """Blocks in the slow module H."""
-    L_layers: int = 2
-    """Blocks in the fast module L."""
-    H_cycles: int = 2
-    """H updates per segment."""
-    L_cycles: int = 2
-    """L updates per H update."""
-    rms_norm_eps: float = 1e-5
-    """Epsilon of the weightless RMSNorm after every residual add."""
-    gradient: str = "one-step"
-    """Which updates of a segment are backpropagated (as `HRMConfig.gradient`)."""
-    halt_max_steps: int = 16
-    """Segments a grid may run in training; the default evaluation budget."""
-    halt_exploration_prob: float = 0.1
-    """Training only: probability that a grid must run at least randint[2, max] segments."""
-    halting: str = "halt-only"
-    """How the Q head learns when to stop (as `HRMConfig.halting`)."""
-    forward_dtype: str = "auto"
-    """Activation dtype: "auto" = bfloat16 on CUDA, float32 elsewhere."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.mixer not in MIXERS:
-            raise ValueError(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
-        if math.isqrt(self.seq_len) ** 2 != self.seq_len:
-            raise ValueError(f"seq_len must be a square number of cells, got {self.seq_len}")
-
-    @property
-    def mlp_inner_size(self) -> int:
-        inner = round(self.expansion * self.hidden_size * 2 / 3)
-        return -(-inner // 32) * 32
-
-    @property
-    def cells_per_segment(self) -> int:
-        """How far (in cells) information can travel in one segment: one cell per block."""
-        return self.H_cycles * (self.L_cycles * self.L_layers + self.H_layers)
-
-
-GridHRMConfig.presets = {
-    # The CPU maze model: ~160k parameters, 16 cells of reach per segment.
-    "small": dict(hidden_size=64, expansion=2.0, H_layers=2, L_layers=2, H_cycles=2,
-                  L_cycles=3, halt_max_steps=16),
-    # Tests and smoke runs.
-    "tiny": dict(hidden_size=16, expansion=2.0, H_layers=1, L_layers=1, H_cycles=2,
-                 L_cycles=2, halt_max_steps=4),
-}
 
 
 class GridMixer(nn.Module):

@@ -28,14 +28,14 @@ the same weights gives the same outputs here (tests/fixtures/official-trm).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
 from hrm.model.act import SegmentOutput, halting_logits, hierarchical_recurrence
-from hrm.model.config import ModelConfig
+from hrm.model.config import TRM_POS_ENCODINGS as POS_ENCODINGS
+from hrm.model.config import TRMConfig, TRMMLPConfig
 from hrm.model.layers import (
     Attention,
     ReasoningLevel,
@@ -45,153 +45,10 @@ from hrm.model.layers import (
 )
 from hrm.model.sequence import SequenceModel
 
-MIXERS = ("attention", "mlp")
-POS_ENCODINGS = ("rope", "learned", "none")
-
 
 def swiglu_inner_size(width: int, expansion: float) -> int:
     """round(expansion * width * 2/3) rounded up to a multiple of 256 (as HRM and TRM)."""
     return -(-round(expansion * width * 2 / 3) // 256) * 256
-
-
-@dataclass
-class TRMConfig(ModelConfig):
-    """Everything needed to build a `TRM`; defaults are the paper's (config/arch/trm.yaml
-    of the authors' code)."""
-
-    name: ClassVar[str] = "trm"
-    _zero_allowed: ClassVar[tuple[str, ...]] = ("puzzle_emb_ndim", "puzzle_emb_len")
-
-    # --- task-dependent ---------------------------------------------------------------
-    vocab_size: int
-    """Number of token ids (0 = pad). Sudoku 11, maze 6, ARC 12."""
-    seq_len: int
-    """Tokens per puzzle, excluding the puzzle-embedding prefix."""
-    num_puzzle_identifiers: int = 1
-    """Rows of the puzzle-embedding table (identifier 0 is the blank identifier)."""
-
-    # --- architecture -------------------------------------------------------------------
-    puzzle_emb_ndim: int = 512
-    """Width of a puzzle embedding (the paper: hidden_size); 0 disables it."""
-    puzzle_emb_len: int = 16
-    """Prefix positions the puzzle embedding occupies, zero-padded (the paper: 16); 0 means
-    ceil(puzzle_emb_ndim / hidden_size), as HRM. No prefix without a puzzle embedding."""
-    hidden_size: int = 512
-    """Width of y, z and the network."""
-    num_heads: int = 8
-    """Attention heads (mixer "attention"); head_dim = hidden_size // num_heads."""
-    expansion: float = 4.0
-    """SwiGLU expansion, for the channel MLP and the position MLP alike: inner size =
-    round(expansion * width * 2/3) rounded up to a multiple of 256."""
-    L_layers: int = 2
-    """Blocks of the one network (the paper: 2; "less is more")."""
-    H_cycles: int = 3
-    """T: recursions per segment, each n latent updates and one answer update."""
-    L_cycles: int = 6
-    """n: latent updates z = net(z + y + x) per recursion (the paper: 6 for Sudoku, 4 for
-    mazes and ARC)."""
-    mixer: str = "attention"
-    """How a block mixes positions: "attention" (self-attention) or "mlp" (a SwiGLU across
-    the positions, for small fixed-size grids; the paper's Sudoku model)."""
-    pos_encodings: str = "rope"
-    """"rope", "learned" (a table of positions) or "none" (what the MLP mixer uses)."""
-    rope_theta: float = 10000.0
-    """RoPE base frequency."""
-    rms_norm_eps: float = 1e-5
-    """Epsilon of the weightless RMSNorm after every residual add."""
-    gradient: str = "last-cycle"
-    """Training only: which updates of a segment are backpropagated. "last-cycle" (the
-    paper's): the whole last recursion, its n latent updates and the answer update;
-    "one-step": the last latent and answer updates only (HRM's approximation);
-    "full": all T recursions."""
-
-    # --- adaptive computation time (ACT) ----------------------------------------------
-    halt_max_steps: int = 16
-    """N_sup: supervision steps (segments) a puzzle may run in training; the default
-    evaluation budget."""
-    halt_exploration_prob: float = 0.1
-    """Training only: probability that a puzzle must run at least randint[2, max] segments."""
-    halting: str = "halt-only"
-    """How the Q head learns when to stop (as `HRMConfig.halting`). The paper's
-    "halt-only": q_halt learns whether the answer is right and a puzzle halts once
-    sigmoid(q_halt) > 0.5; "q-learning" adds HRM's continue target (an extra forward)."""
-
-    # --- numerics -------------------------------------------------------------------------
-    forward_dtype: str = "auto"
-    """Activation dtype: "auto" = bfloat16 on CUDA, float32 elsewhere."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.mixer not in MIXERS:
-            raise ValueError(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
-        if self.pos_encodings not in POS_ENCODINGS:
-            raise ValueError(f"pos_encodings must be one of {POS_ENCODINGS}, "
-                             f"got {self.pos_encodings!r}")
-        if self.mixer == "attention":
-            if self.hidden_size % self.num_heads:
-                raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of "
-                                 f"num_heads {self.num_heads}")
-            if self.pos_encodings == "rope" and self.head_dim % 2:
-                raise ValueError(f"RoPE needs an even head_dim, got {self.head_dim}")
-        elif self.pos_encodings == "rope":
-            raise ValueError('the MLP mixer has no attention to rotate: use pos_encodings '
-                             '"none" or "learned"')
-        if self.puzzle_emb_len and self.puzzle_emb_len * self.hidden_size < self.puzzle_emb_ndim:
-            raise ValueError(f"puzzle_emb_len {self.puzzle_emb_len} x hidden_size "
-                             f"{self.hidden_size} cannot hold puzzle_emb_ndim "
-                             f"{self.puzzle_emb_ndim}")
-
-    # --- derived sizes ----------------------------------------------------------------------
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
-
-    @property
-    def prefix_len(self) -> int:
-        """Positions the puzzle embedding occupies before the tokens."""
-        if self.puzzle_emb_ndim == 0:
-            return 0
-        return self.puzzle_emb_len or -(-self.puzzle_emb_ndim // self.hidden_size)
-
-    @property
-    def total_len(self) -> int:
-        """Positions the network sees: puzzle-embedding prefix + tokens."""
-        return self.seq_len + self.prefix_len
-
-
-@dataclass
-class TRMMLPConfig(TRMConfig):
-    """TRM with the MLP mixer: the paper's Sudoku model (TRM-MLP), as its own name."""
-
-    name: ClassVar[str] = "trm-mlp"
-    mixer: str = "mlp"
-    pos_encodings: str = "none"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.mixer != "mlp":
-            raise ValueError(f"trm-mlp mixes positions with an MLP; mixer {self.mixer!r} "
-                             "is the trm architecture")
-
-
-_PAPER = dict(hidden_size=512, num_heads=8, expansion=4.0, L_layers=2, H_cycles=3,
-              L_cycles=6, puzzle_emb_ndim=512, puzzle_emb_len=16, halt_max_steps=16,
-              halt_exploration_prob=0.1)
-TRMConfig.presets = {
-    # The paper's TRM-Att (config/arch/trm.yaml): ~7M parameters.
-    "paper": dict(_PAPER, mixer="attention", pos_encodings="rope"),
-    # Half the width: quick single-GPU and CPU experiments, the same recursion.
-    "small": dict(_PAPER, hidden_size=256, num_heads=4, puzzle_emb_ndim=256),
-    # Tests and smoke runs: every code path, a few thousand FLOPs per token.
-    "tiny": dict(hidden_size=32, num_heads=2, expansion=2.0, L_layers=2, H_cycles=2,
-                 L_cycles=2, puzzle_emb_ndim=32, puzzle_emb_len=2, halt_max_steps=4,
-                 halt_exploration_prob=0.1, mixer="attention", pos_encodings="rope"),
-}
-TRMMLPConfig.presets = {
-    name: dict(fields, mixer="mlp", pos_encodings="none")
-    for name, fields in TRMConfig.presets.items()
-}
-
 
 class PositionMLP(SwiGLU):
     """The MLP mixer: a SwiGLU across positions, applied to each channel.

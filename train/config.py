@@ -8,6 +8,9 @@ picklable dataclass so the distributed launcher can hand it to its workers.
 Fields in `RESUME_FIELDS` (and `RESUME_RECIPE_FIELDS` of the recipe) may change when a run
 is resumed (where the data lives, how long to train, what to log, where to run); all others
 define the run and must stay as they were.
+
+Fields with `metadata["help"]` are `hrm train` options (see `hrm_cli.knobs`). This module
+imports no torch, so that `hrm train --help` can read them.
 """
 
 from __future__ import annotations
@@ -17,13 +20,12 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from hrm.inference.store import RUN_FORMAT
-from hrm.model.architectures import DEFAULT_ARCHITECTURE, config_from_dict, get_architecture
-from hrm.model.config import ModelConfig
+from hrm.model.config import DEFAULT_ARCHITECTURE, ModelConfig, config_class, config_from_dict
 from hrm.train.errors import TrainingError
 from hrm.train.recipes import Recipe
 
@@ -52,19 +54,29 @@ class TrainConfig:
     """The model config's fields (its `name` and task fields included), resolved from the
     preset and overrides."""
     preset: str = "paper"
-    steps: int | None = None
+    steps: int | None = field(default=None, metadata={
+        "help": "Total optimizer steps, instead of --epochs.",
+        "unset": "from --epochs", "min": 1})
     """Total optimizer steps; None: epochs x steps per epoch, as the original estimates."""
-    checkpoint_interval: int = 1000
+    checkpoint_interval: int = field(default=1000, metadata={
+        "help": "Steps between checkpoints, besides those after evaluations, at the end "
+                "and on Ctrl-C; 0 = none.", "min": 0})
     """Steps between checkpoints (0: only after evaluations, at the end and on Ctrl-C)."""
-    log_interval: int = 10
+    log_interval: int = field(default=10, metadata={
+        "help": "Steps per metrics.jsonl line.", "min": 1})
     """Steps per line of metrics.jsonl (metrics are summed over the interval)."""
-    eval_batch_size: int | None = None
+    eval_batch_size: int | None = field(default=None, metadata={
+        "help": "Global evaluation batch.", "unset": "the training batch", "min": 1})
     """Global evaluation batch; None: the training global batch."""
-    seed: int = 0
+    seed: int = field(default=0, metadata={
+        "help": "Random seed: the weights, the data order and ACT exploration."})
     device: str = "auto"
-    compile: bool = False
-    wandb: bool = False
-    tensorboard: bool = False
+    compile: bool = field(default=False, metadata={
+        "help": "torch.compile the segment computation."})
+    wandb: bool = field(default=False, metadata={
+        "help": "Also log to Weights & Biases (needs wandb)."})
+    tensorboard: bool = field(default=False, metadata={
+        "help": "Also log to TensorBoard in RUN_DIR/tensorboard (needs tensorboard)."})
     quiet: bool = False
     init_from: dict[str, Any] | None = None
     """The model whose weights the run started from (`hrm.train.warm_start`), or None."""
@@ -203,9 +215,9 @@ def build_config(task: str, data: str | Path, out: str | Path, *, preset: str | 
             preset = record["source"].get("preset", "custom")
         else:
             overrides = dict(architecture or {})
-            arch = get_architecture(overrides.pop("name", DEFAULT_ARCHITECTURE))
-            preset = preset or next(iter(arch.config.presets))
-            model = arch.config.from_preset(preset, **{
+            arch = config_class(overrides.pop("name", DEFAULT_ARCHITECTURE))
+            preset = preset or next(iter(arch.presets))
+            model = arch.from_preset(preset, **{
                 **overrides,
                 "vocab_size": metadata.vocab_size,
                 "seq_len": metadata.seq_len,

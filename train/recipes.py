@@ -25,7 +25,7 @@ and mazes (ARC keeps 100000 and 10000).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,28 +33,46 @@ from hrm.datasets.format import DatasetMetadata
 from hrm.datasets.tasks import TASK_NAMES, StandardData, Task, get_task
 from hrm.train.errors import TrainingError
 
+LOSS_TYPES = ("stablemax_cross_entropy", "softmax_cross_entropy")
+
 
 @dataclass(frozen=True)
 class Recipe:
     """The optimisation hyperparameters of a run (the model's come from a preset).
 
-    The defaults are the original's `config/cfg_pretrain.yaml` (its ARC recipe); a task
-    changes some of them (`Task.recipe`, `Task.architecture_recipes`)."""
 
-    global_batch_size: int = 768
-    lr: float = 1e-4
-    lr_min_ratio: float = 1.0
-    warmup_steps: int = 2000
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    puzzle_emb_lr: float = 1e-2
-    puzzle_emb_weight_decay: float = 0.1
-    epochs: int = 100000
-    eval_interval: int = 10000
+    The defaults are the original's `config/cfg_pretrain.yaml` (its ARC recipe); a task
+    changes some of them (`Task.recipe`, `Task.architecture_recipes`). Every field is an
+    `hrm train` option (`metadata`: its help, see `hrm_cli.knobs`), whose shown default
+    is the task's recipe."""
+
+    global_batch_size: int = field(default=768, metadata={
+        "flag": "--batch-size", "help": "Global batch, split across processes.", "min": 1})
+    lr: float = field(default=1e-4, metadata={"help": "Peak learning rate.", "min": 0})
+    lr_min_ratio: float = field(default=1.0, metadata={
+        "help": "Final rate / peak of the cosine decay; 1 = constant.", "min": 0, "max": 1})
+    warmup_steps: int = field(default=2000, metadata={
+        "help": "Linear warm-up steps.", "min": 0})
+    weight_decay: float = field(default=0.1, metadata={
+        "help": "AdamATan2 weight decay.", "min": 0})
+    beta1: float = field(default=0.9, metadata={
+        "help": "AdamATan2 first-moment decay.", "min": 0, "max": 1, "max_open": True})
+    beta2: float = field(default=0.95, metadata={
+        "help": "AdamATan2 second-moment decay.", "min": 0, "max": 1, "max_open": True})
+    puzzle_emb_lr: float = field(default=1e-2, metadata={
+        "help": "Sign-SGD rate of the puzzle embeddings.", "min": 0})
+    puzzle_emb_weight_decay: float = field(default=0.1, metadata={
+        "help": "Their weight decay.", "min": 0})
+    epochs: int = field(default=100000, metadata={"help": "Epochs to train.", "min": 1})
+    eval_interval: int = field(default=10000, metadata={
+        "help": "Epochs between evaluations of the test split; 0 = only at the end.",
+        "min": 0})
     """Epochs between evaluations (0: only at the end); also the data loader's pass length."""
-    loss_type: str = "stablemax_cross_entropy"
-    ema: float = 0.0
+    loss_type: str = field(default="stablemax_cross_entropy", metadata={
+        "help": "Token loss.", "choices": LOSS_TYPES})
+    ema: float = field(default=0.0, metadata={
+        "help": "Evaluate and export a moving average of the weights with this decay; "
+                "0 = none.", "metavar": "DECAY", "min": 0, "max": 1, "max_open": True})
     """Decay of the weight average that evaluations and the bundle use; 0: none (as HRM)."""
 
     def to_dict(self) -> dict[str, Any]:

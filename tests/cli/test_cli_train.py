@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -360,7 +361,7 @@ def load_file_metadata(path: Path) -> str:
 
 
 def test_help_shows_the_options(capsys):
-    code, out, _ = run(["train", "--help"], capsys)
+    code, out, _ = run(["train", "--help-all"], capsys)
     assert code == 0
     for option in ("--resume", "--gpus", "--nproc", "--nnodes", "--node-rank",
                    "--rdzv-endpoint", "--puzzle-emb-lr", "--halt-max-steps", "--compile",
@@ -372,11 +373,13 @@ def test_help_shows_the_options(capsys):
 
 
 def test_dtype_and_gradient_choices_are_the_models():
-    from hrm.model.config import FORWARD_DTYPES
-    from hrm.model.config import GRADIENTS as MODEL_GRADIENTS
-    from hrm_cli.options import DTYPES, GRADIENTS
+    from hrm.model.config import FORWARD_DTYPES, GRADIENTS, HALTINGS
+    from hrm_cli.train_cmd import train
 
-    assert DTYPES == FORWARD_DTYPES and GRADIENTS == MODEL_GRADIENTS
+    choices = {p.name: tuple(p.type.choices) for p in train.params
+               if isinstance(p.type, click.Choice)}
+    assert choices["dtype"] == FORWARD_DTYPES and choices["gradient"] == GRADIENTS
+    assert choices["halting"] == HALTINGS
 
 
 def test_init_from_an_original_release_checkpoint(tmp_path, capsys):

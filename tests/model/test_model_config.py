@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from hrm.model import HRM, PRESETS, HRMConfig
+from hrm.model.config import CONFIGS
 
 
 def test_paper_preset_has_exactly_the_papers_parameter_count():
@@ -84,10 +87,22 @@ def test_invalid_configs_are_rejected(bad):
 
 def test_forward_dtype_auto_is_float32_on_cpu_bfloat16_on_cuda():
     config = HRMConfig(vocab_size=11, seq_len=81)
-    assert config.resolve_dtype(torch.device("cpu")) == torch.float32
-    assert config.resolve_dtype(torch.device("cuda")) == torch.bfloat16
+    assert config.dtype_name("cpu") == "float32"
+    assert config.dtype_name("cuda") == "bfloat16"
     fixed = dataclasses.replace(config, forward_dtype="bfloat16")
-    assert fixed.resolve_dtype(torch.device("cpu")) == torch.bfloat16
+    assert fixed.dtype_name("cpu") == "bfloat16"
+    assert HRM(fixed).forward_dtype == torch.bfloat16
+
+
+def test_configs_load_without_torch_and_match_the_architecture_table():
+    code = ("import sys; import hrm.model.config as c; "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(' '.join(c.CONFIGS))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    from hrm.model.architectures import ARCHITECTURES
+
+    assert done.stdout.split() == list(ARCHITECTURES)
+    assert all(ARCHITECTURES[n].config is CONFIGS[n] for n in CONFIGS)
 
 
 def test_unknown_preset():
