@@ -80,16 +80,15 @@ def test_help_shows_the_defaults_of_the_tables():
 
 @pytest.mark.parametrize("field", ["lr", "warmup_steps", "beta2"])
 def test_a_recipe_default_is_written_once(field, monkeypatch):
-    """Change the dataclass's default and --help follows: nothing else holds it."""
-    import dataclasses
+    """Change the task's recipe and --help follows: nothing else holds the default."""
 
-    import hrm.train.recipes as recipes
     import hrm_cli.knobs as knobs
+    from hrm.datasets.tasks import TASK_NAMES, get_task
 
-    for task in recipes.RECIPES:
-        changed = dataclasses.replace(recipes.RECIPES[task], **{field: 12345})
-        monkeypatch.setitem(recipes.RECIPES, task, changed)
-    monkeypatch.setattr(recipes, "ARCHITECTURE_RECIPES", {})
+    for name in TASK_NAMES:
+        task = get_task(name)
+        monkeypatch.setattr(task, "recipe", {**task.recipe, field: 12345})
+        monkeypatch.setattr(task, "architecture_recipes", {})
     knob = next(k for k in knobs.recipe_knobs() if k.field == field)
     assert knob.default == "12345"
 
