@@ -42,12 +42,7 @@ class MazeTask(Task):
     name = "maze"
 
     def read(self, lines: Iterable[str], source: str) -> Iterator[Puzzle | PuzzleParseError]:
-        for item in maze.iter_puzzles(lines, source):
-            if isinstance(item, PuzzleParseError):
-                yield item
-            else:
-                yield Puzzle(self.name, item.grid, item.source, item.line, item.layout,
-                             item.solution)
+        return self.as_puzzles(maze.iter_puzzles(lines, source))
 
     def check_model(self, vocab_size: int, seq_len: int) -> None:
         side = math.isqrt(seq_len)

@@ -36,12 +36,7 @@ class SudokuTask(Task):
     name = "sudoku"
 
     def read(self, lines: Iterable[str], source: str) -> Iterator[Puzzle | PuzzleParseError]:
-        for item in sudoku.iter_puzzles(lines, source):
-            if isinstance(item, PuzzleParseError):
-                yield item
-            else:
-                yield Puzzle(self.name, item.grid, item.source, item.line, item.layout,
-                             item.solution)
+        return self.as_puzzles(sudoku.iter_puzzles(lines, source))
 
     def check_model(self, vocab_size: int, seq_len: int) -> None:
         side = math.isqrt(seq_len)

@@ -230,6 +230,16 @@ class Task(ABC):
     def read(self, lines: Iterable[str], source: str) -> Iterator[Puzzle | PuzzleParseError]:
         """Puzzles from lines of text, lazily; a bad puzzle is yielded as its error."""
 
+    def as_puzzles(self, items: Iterable[Any]) -> Iterator[Puzzle | PuzzleParseError]:
+        """A task parser's items (with grid, source, line, layout, solution) as `Puzzle`s;
+        errors pass through."""
+        for item in items:
+            if isinstance(item, PuzzleParseError):
+                yield item
+            else:
+                yield Puzzle(self.name, item.grid, item.source, item.line, item.layout,
+                             item.solution)
+
     @abstractmethod
     def check_model(self, vocab_size: int, seq_len: int) -> None:
         """Raise IncompatibleModelError unless a model of this shape can run the task."""
