@@ -10,7 +10,9 @@ offline generator, seed 2 (the default model trained on seeds 101-109), or `--pu
 FILE`. It reports puzzles/s over the whole command (Python and torch start-up, model
 loading, reading, solving, verifying, writing) and, from the command's own summary line,
 over the solving alone; puzzle-segments/s (the segments of every record, retries
-included, per second of solving), and for each batch size the ratio of the adaptive
+included, per second of solving) and the fraction of the matmul peak that rate reaches
+(FLOPs per segment as `hrm.model.flops` counts them, torch.mm measured in the same run),
+and for each batch size the ratio of the adaptive
 segment rate to the max one: 1.0 when halting early costs nothing. Then the cold start: a
 fresh process is given one puzzle on stdin, left open, and the time until its answer line
 arrives is measured.
@@ -65,6 +67,28 @@ def model_for_benchmark(folder: Path, preset: str) -> tuple[str, str]:
     params = sum(p.numel() for p in model.parameters())
     return str(folder), (f"RANDOM weights, preset {preset!r} ({params / 1e6:.1f}M parameters, "
                          f"{model.config.halt_max_steps} segments): no trained default exists")
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+    """Best float32 torch.mm throughput in FLOP/s, on the threads the solves use."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def flops_per_puzzle_segment(model: str) -> int:
+    """FLOPs of one segment on one puzzle, counted by torch on the benchmark's model."""
+    from hrm.inference.store import open_model
+    from hrm.model.flops import segment_flops
+
+    return segment_flops(open_model(model, "sudoku").model.config)
 
 
 def hrm(*args: str) -> list[str]:
@@ -137,8 +161,13 @@ def main() -> None:
               f"{count} sudoku puzzles ({puzzles if args.puzzles else 'generated, seed 2'}), "
               "device cpu\n")
         print(f"{'halt':<9} {'batch':>5} {'wall s':>7} {'puzzles/s':>10} {'solve s':>8} "
-              f"{'puzzles/s':>10} {'segments':>9} {'segments/s':>11} {'solved':>7}")
+              f"{'puzzles/s':>10} {'segments':>9} {'segments/s':>11} {'of peak':>8} "
+              f"{'solved':>7}")
         print(f"{'':<9} {'':>5} {'(whole command)':>18} {'(solving loop only)':>19}")
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        peak = matmul_peak()
+        per_segment = flops_per_puzzle_segment(model)
         rates: dict[tuple[str, int], float] = {}
         for halt in ("max", "adaptive"):
             for batch in args.batch_sizes:
@@ -146,8 +175,10 @@ def main() -> None:
                 rates[halt, batch] = segments / solving
                 print(f"{halt:<9} {batch:>5} {wall:7.2f} {count / wall:10.1f} {solving:8.2f} "
                       f"{count / solving:10.1f} {segments:>9} {segments / solving:11.1f} "
-                      f"{solved:>7}")
-        print("\nadaptive / max puzzle-segments per second (target >= 0.9): " + ", ".join(
+                      f"{segments * per_segment / solving / peak:8.1%} {solved:>7}")
+        print(f"\nof peak: {per_segment / 1e9:.2f} GFLOP per puzzle-segment (torch's count) "
+              f"against torch.mm's best here, {peak / 1e9:.1f} GFLOP/s")
+        print("adaptive / max puzzle-segments per second (target >= 0.9): " + ", ".join(
             f"batch {b}: {rates['adaptive', b] / rates['max', b]:.2f}"
             for b in args.batch_sizes))
 

@@ -58,3 +58,15 @@ def training_step_flops(config: ModelConfig, batch: int, seed: int = 0) -> int:
         loss, _ = act_loss(outputs, carry.current_data["labels"], carry.halted, carry.steps)
         loss.backward()
     return counter.get_total_flops()
+
+
+def segment_flops(config: ModelConfig, batch: int = 1) -> int:
+    """FLOPs of one inference segment of a `config` model on `batch` sequences."""
+    model = build_model(config).eval()
+    inputs = torch.randint(1, config.vocab_size, (batch, config.seq_len),
+                           generator=torch.Generator().manual_seed(0))
+    z_H, z_L = model.initial_state(batch)
+    ids = torch.zeros(batch, dtype=torch.int32)
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION) as counter:
+        model.segment(z_H, z_L, inputs, ids)
+    return counter.get_total_flops()

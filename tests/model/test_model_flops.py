@@ -9,7 +9,7 @@ from model_helpers import tiny_config
 
 from hrm.model.architectures import config_from_preset
 from hrm.model.config import HRMConfig
-from hrm.model.flops import training_step_flops
+from hrm.model.flops import segment_flops, training_step_flops
 
 
 def hrm_formula(config: HRMConfig, batch: int) -> int:
@@ -36,6 +36,15 @@ def hrm_formula(config: HRMConfig, batch: int) -> int:
 def test_hrm_step_matches_the_formula(gradient: str, halting: str) -> None:
     config = tiny_config(gradient=gradient, halting=halting)
     assert training_step_flops(config, 4) == hrm_formula(config, 4)
+
+
+def test_an_inference_segment_is_the_training_forward() -> None:
+    config = tiny_config(halting="halt-only")
+    h, i, v, n = config.hidden_size, config.mlp_inner_size, config.vocab_size, config.total_len
+    blocks = config.H_cycles * config.L_cycles * config.L_layers \
+        + config.H_cycles * config.H_layers
+    block = 2 * n * (4 * h * h + 3 * h * i) + 4 * n * n * h
+    assert segment_flops(config, 3) == 3 * (blocks * block + 2 * n * h * v + 2 * h * 2)
 
 
 def test_flops_grow_with_batch_and_tracked_updates() -> None:
