@@ -1,13 +1,18 @@
 """Throughput of `hrm solve` on CPU, start-up included, and the time to a first answer.
 
-    python benchmarks/bench_solve.py                  # 128 sudoku puzzles, batch 1/16/128
-    python benchmarks/bench_solve.py --count 256 --preset tiny
+    python benchmarks/bench_solve.py                  # 2 x 32 sudokus, batch 16 and 64
+    python benchmarks/bench_solve.py --count 64 --preset tiny
     python benchmarks/bench_solve.py --threads 1    # on a machine shared with other work
+    python benchmarks/bench_solve.py --baseline-python ../old/.venv/bin/python  # before/after
 
 Every figure comes from running the real command, `python -m hrm_cli solve sudoku FILE`,
-as a subprocess on held-out puzzles of mixed difficulty: minimal 9x9 puzzles from the
-offline generator, seed 2 (the default model trained on seeds 101-109), or `--puzzles
-FILE`. It reports puzzles/s over the whole command (Python and torch start-up, model
+as a subprocess on two held-out sets: minimal 9x9 puzzles from the offline generator,
+seed 2 (the default model trained on seeds 101-109), rated 1-9 (easy: solved in one
+rollout of a few segments) and 10-49 (hard: many need retries); or `--puzzles FILE`. With
+`--baseline-python`, every configuration also runs under another interpreter (another
+checkout's environment), so one run gives a before/after table on one machine.
+
+It reports puzzles/s over the whole command (Python and torch start-up, model
 loading, reading, solving, verifying, writing) and, from the command's own summary line,
 over the solving alone; puzzle-segments/s (the segments of every record, retries
 included, per second of solving) and the fraction of the matmul peak that rate reaches
@@ -40,12 +45,14 @@ PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3.
 SUMMARY = re.compile(r"\(([\d.]+) s, ([\d.]+) puzzles/s\)")
 
 
-def puzzle_set(count: int, seed: int = 2) -> list[str]:
-    """`count` held-out minimal puzzles of the generator's mix of ratings."""
+def puzzle_set(count: int, low: int, high: int, seed: int = 2) -> list[str]:
+    """`count` held-out minimal puzzles rated `low` to `high`."""
     from hrm.datasets import sudoku
-    from hrm.datasets.sudoku_generator import generate
+    from hrm.datasets.sudoku_generator import GeneratorSettings, generate
 
-    return [sudoku.format_line(item.puzzle) for item in generate(count, seed, workers=2)]
+    settings = GeneratorSettings(min_rating=low, max_rating=high)
+    return [sudoku.format_line(item.puzzle)
+            for item in generate(count, seed, settings, workers=2)]
 
 
 def model_for_benchmark(folder: Path, preset: str) -> tuple[str, str]:
@@ -91,17 +98,17 @@ def flops_per_puzzle_segment(model: str) -> int:
     return segment_flops(open_model(model, "sudoku").model.config)
 
 
-def hrm(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hrm_cli", *args]
+def hrm(python: str, *args: str) -> list[str]:
+    return [python, "-m", "hrm_cli", *args]
 
 
-def run_solve(puzzles: Path, model: str, batch: int, halt: str,
+def run_solve(python: str, puzzles: Path, model: str, batch: int, halt: str,
               env: dict[str, str]) -> tuple[float, float, int, int]:
     """(wall seconds of the whole command, seconds of its solving loop, segments run,
     puzzles solved)."""
     start = time.perf_counter()
     done = subprocess.run(
-        hrm("solve", "sudoku", str(puzzles), "--model", model, "--device", "cpu",
+        hrm(python, "solve", "sudoku", str(puzzles), "--model", model, "--device", "cpu",
             "--batch-size", str(batch), "--halt", halt, "--format", "jsonl"),
         capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
@@ -113,11 +120,11 @@ def run_solve(puzzles: Path, model: str, batch: int, halt: str,
             sum(r["segments"] for r in records), sum(r["status"] == "solved" for r in records))
 
 
-def first_answer_latency(model: str, env: dict[str, str]) -> tuple[float, float]:
+def first_answer_latency(python: str, model: str, env: dict[str, str]) -> tuple[float, float]:
     """(seconds to the first answer with stdin still open, seconds to exit after EOF)."""
     start = time.perf_counter()
     process = subprocess.Popen(
-        hrm("solve", "sudoku", "-", "--model", model, "--device", "cpu", "-q"),
+        hrm(python, "solve", "sudoku", "-", "--model", model, "--device", "cpu", "-q"),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env=env)
     assert process.stdin is not None and process.stdout is not None
@@ -130,61 +137,92 @@ def first_answer_latency(model: str, env: dict[str, str]) -> tuple[float, float]
     return first, time.perf_counter() - start
 
 
+# Held-out sets by the generator's rating (a depth-first solver's dead ends): the default
+# model solves nearly all of the first in one rollout; the second needs retries.
+SETS = {"rated 1-9": (1, 9), "rated 10-49": (10, 49)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=128, help="held-out puzzles to generate")
+    parser.add_argument("--count", type=int, default=32, help="puzzles to generate per set")
     parser.add_argument("--puzzles", type=Path, default=None,
                         help="a puzzle file to use instead (one puzzle per line)")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 128])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--preset", default="small", choices=["tiny", "small", "paper"],
                         help="architecture of the random model used when none is shipped")
     parser.add_argument("--threads", type=int, default=None,
                         help="OMP_NUM_THREADS for the solve processes [default: torch's]")
+    parser.add_argument("--baseline-python", default=None, metavar="PYTHON",
+                        help="also run every configuration with this interpreter (another "
+                        "checkout's environment), as the rows marked 'before'")
     args = parser.parse_args()
     env = {**os.environ, "NO_COLOR": "1"}
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
+    versions = {"now": sys.executable}
+    if args.baseline_python:
+        versions = {"before": args.baseline_python, **versions}
 
     import torch
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        puzzles = args.puzzles or folder / "puzzles.txt"
-        if args.puzzles is None:
-            puzzles.write_text("\n".join(puzzle_set(args.count)) + "\n")
-        count = sum(1 for line in puzzles.read_text().splitlines() if line.strip())
+        sets: dict[str, Path] = {}
+        if args.puzzles:
+            sets[str(args.puzzles)] = args.puzzles
+        else:
+            for name, (low, high) in SETS.items():
+                sets[name] = folder / f"{name}.txt"
+                sets[name].write_text("\n".join(puzzle_set(args.count, low, high)) + "\n")
         model, description = model_for_benchmark(folder / "model", args.preset)
         print(f"model: {description}")
         threads = args.threads or torch.get_num_threads()
-        print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} threads; "
-              f"{count} sudoku puzzles ({puzzles if args.puzzles else 'generated, seed 2'}), "
-              "device cpu\n")
-        print(f"{'halt':<9} {'batch':>5} {'wall s':>7} {'puzzles/s':>10} {'solve s':>8} "
-              f"{'puzzles/s':>10} {'segments':>9} {'segments/s':>11} {'of peak':>8} "
-              f"{'solved':>7}")
-        print(f"{'':<9} {'':>5} {'(whole command)':>18} {'(solving loop only)':>19}")
+        print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} threads, "
+              f"device cpu; held-out puzzles: "
+              + ", ".join(f"{count_lines(path)} {name}" for name, path in sets.items())
+              + ("" if args.puzzles else " (generated, seed 2)") + "\n")
+        print(f"{'set':<12} {'code':<7} {'halt':<9} {'batch':>5} {'wall s':>7} "
+              f"{'puzzles/s':>10} {'solve s':>8} {'puzzles/s':>10} {'segments':>9} "
+              f"{'segments/s':>11} {'of peak':>8} {'solved':>7}")
+        print(f"{'':<12} {'':<7} {'':<9} {'':>5} {'(whole command)':>18} "
+              f"{'(solving loop only)':>19}")
         if args.threads:
             torch.set_num_threads(args.threads)
         peak = matmul_peak()
         per_segment = flops_per_puzzle_segment(model)
-        rates: dict[tuple[str, int], float] = {}
-        for halt in ("max", "adaptive"):
-            for batch in args.batch_sizes:
-                wall, solving, segments, solved = run_solve(puzzles, model, batch, halt, env)
-                rates[halt, batch] = segments / solving
-                print(f"{halt:<9} {batch:>5} {wall:7.2f} {count / wall:10.1f} {solving:8.2f} "
-                      f"{count / solving:10.1f} {segments:>9} {segments / solving:11.1f} "
-                      f"{segments * per_segment / solving / peak:8.1%} {solved:>7}")
+        rates: dict[tuple[str, str, str, int], float] = {}
+        for name, path in sets.items():
+            count = count_lines(path)
+            for version, python in versions.items():
+                for halt in ("max", "adaptive"):
+                    for batch in args.batch_sizes:
+                        wall, solving, segments, solved = run_solve(
+                            python, path, model, batch, halt, env)
+                        rates[name, version, halt, batch] = segments / solving
+                        print(f"{name:<12} {version:<7} {halt:<9} {batch:>5} {wall:7.2f} "
+                              f"{count / wall:10.1f} {solving:8.2f} {count / solving:10.1f} "
+                              f"{segments:>9} {segments / solving:11.1f} "
+                              f"{segments * per_segment / solving / peak:8.1%} {solved:>7}",
+                              flush=True)
         print(f"\nof peak: {per_segment / 1e9:.2f} GFLOP per puzzle-segment (torch's count) "
               f"against torch.mm's best here, {peak / 1e9:.1f} GFLOP/s")
-        print("adaptive / max puzzle-segments per second (target >= 0.9): " + ", ".join(
-            f"batch {b}: {rates['adaptive', b] / rates['max', b]:.2f}"
-            for b in args.batch_sizes))
+        print("adaptive / max puzzle-segments per second (target >= 0.9):")
+        for name in sets:
+            for version in versions:
+                ratio = {b: rates[name, version, "adaptive", b] / rates[name, version, "max", b]
+                         for b in args.batch_sizes}
+                ratios = [f"batch {b}: {r:.2f}" for b, r in ratio.items()]
+                print(f"  {name}, {version}: " + ", ".join(ratios))
+        print()
+        for version, python in versions.items():
+            first, total = first_answer_latency(python, model, env)
+            print(f"cold start ({version}), one puzzle on stdin: first answer after {first:.2f} s "
+                  f"(process done {total:.2f} s after start)")
 
-        first, total = first_answer_latency(model, env)
-        print(f"\ncold start, one puzzle on stdin: first answer after {first:.2f} s "
-              f"(process done {total:.2f} s after start)")
+
+def count_lines(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line.strip())
 
 
 if __name__ == "__main__":

@@ -93,9 +93,10 @@ def evaluate_attempts(model: ACTModel, task: str, folder: Path, *, attempts: int
     solver = Solver(model, get_task(task), halt="adaptive", max_segments=max_segments,
                     batch_size=batch_size, attempts=attempts)
     results = []
-    for offset in range(0, len(puzzles), batch_size):
-        results += solver.solve(puzzles[offset:offset + batch_size], start_index=offset)
-        if progress is not None:
+    for result in solver.iter_solve(puzzles):
+        results.append(result)
+        if progress is not None and (len(results) % batch_size == 0
+                                     or len(results) == len(puzzles)):
             progress(len(results), len(puzzles))
     n = max(len(results), 1)
     within = {k: sum(r.solved and r.attempts <= k for r in results) / n

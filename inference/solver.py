@@ -4,10 +4,13 @@
     for record in solver.solve_items(task.read(lines, "puzzles.txt")):
         ...  # SolveResult, or InputError for an item that could not be read or encoded
 
-Puzzles are encoded with the task adapter (`hrm.datasets.tasks`), run through the model's
-rollout in batches, decoded and verified. `solve_items` streams: a reader thread feeds a
-queue, and a partial batch is solved as soon as the input pauses, so results of a pipe
-appear while it is still being written.
+Puzzles are encoded with the task adapter (`hrm.datasets.tasks`), run through the model
+with continuous batching (`hrm.inference.continuous`), decoded and verified. When a puzzle
+halts, its row goes at once to a retry of a puzzle whose answer broke the rules, or to the
+next puzzle of the input, so the batch stays full until the input runs out. Results still
+come out in input order, and each is what solving that puzzle alone gives. `solve_items`
+streams: a reader thread feeds a queue and each puzzle joins the running batch as it
+arrives, so results of a pipe appear while it is still being written.
 """
 
 from __future__ import annotations
@@ -15,15 +18,16 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
 
 from hrm.datasets.errors import PuzzleParseError
 from hrm.datasets.tasks import Puzzle, Task, get_task
+from hrm.inference.continuous import ContinuousRollout, Finished
 from hrm.inference.devices import resolve_device
 from hrm.inference.errors import DeviceError
 
@@ -34,8 +38,6 @@ T = TypeVar("T")
 
 HALT_MODES = ("adaptive", "max")
 DEFAULT_BATCH_SIZE = 64
-FLUSH_IDLE_S = 0.15  # solve a partial batch once the input has paused this long ...
-FLUSH_MAX_WAIT_S = 1.0  # ... or once its first item has waited this long
 
 
 @dataclass
@@ -44,8 +46,8 @@ class SolveResult:
 
     `verdict`: True if the answer was verified, False if it breaks the rules (or differs
     from the known answer), None when it cannot be checked (ARC without an expected output).
-    `seconds`: wall time from the start of the puzzle's batch until its answer was final
-    (the work of a batch is shared, not divided).
+    `seconds`: wall time from the start of the puzzle's first rollout until its answer was
+    final (the rows of a batch share its work, so these do not add up to the total).
     """
 
     index: int
@@ -134,94 +136,28 @@ class Solver:
         return row if 0 <= row < self.model.config.num_puzzle_identifiers else 0
 
     def solve(self, puzzles: Sequence[Puzzle], start_index: int = 0) -> list[SolveResult]:
-        """Solve puzzles (any number, run `batch_size` at a time), in order."""
-        results: list[SolveResult] = []
-        for offset in range(0, len(puzzles), self.batch_size):
-            chunk = puzzles[offset:offset + self.batch_size]
-            tokens = [self.encode(p) for p in chunk]
-            indices = range(start_index + offset, start_index + offset + len(chunk))
-            results += self._run(chunk, tokens, indices, time.perf_counter())
-        return results
+        """Solve puzzles (any number, `batch_size` at a time), in order."""
+        return list(self.iter_solve(puzzles, start_index))
 
-    def _run(self, puzzles: Sequence[Puzzle], tokens: Sequence[np.ndarray],
-             indices: Sequence[int], started: float) -> list[SolveResult]:
-        predictions, q_halt, segments, done_at = self._rollout(puzzles, tokens, started)
-        results = []
-        for i, puzzle in enumerate(puzzles):
-            answer = self.task.decode(predictions[i], puzzle)
-            results.append(SolveResult(
-                index=indices[i],
-                puzzle=puzzle,
-                answer=answer,
-                verdict=self.task.verify(puzzle, answer),
-                segments=int(segments[i]),
-                q_halt=float(q_halt[i]),
-                seconds=float(done_at[i]),
-            ))
-        for attempt in range(1, self.attempts):
-            if not self._retry(results, attempt, started):
-                break
-        return results
+    def iter_solve(self, puzzles: Iterable[Puzzle], start_index: int = 0
+                   ) -> Iterator[SolveResult]:
+        """Solve puzzles that are all at hand; yield each result, in order, once final."""
+        entries = ((index, (puzzle, self.encode(puzzle)))
+                   for index, puzzle in enumerate(puzzles, start=start_index))
 
-    def _retry(self, results: list[SolveResult], attempt: int, started: float) -> bool:
-        """Run the puzzles whose answers broke the rules again, each in the guise `attempt`
-        of its task (`Task.variant`), and keep an answer that passes; False when there was
-        nothing left to retry. Only the rules decide (never a known answer), so what `hrm
-        solve --attempts` reports is what a user without the answers would get."""
-        retry = []
-        for result in results:
-            if result.verdict is False:
-                variant = self.task.variant(result.puzzle, attempt)
-                if variant is not None:
-                    retry.append((result, *variant))
-        if not retry:
-            return False
-        # `results` is one batch (at most batch_size), so its retries fit one rollout.
-        predictions, q_halt, segments, done_at = self._rollout(
-            [puzzle for _, puzzle, _ in retry],
-            [self.encode(puzzle) for _, puzzle, _ in retry], started)
-        for i, (result, puzzle, back) in enumerate(retry):
-            decoded = self.task.decode(predictions[i], puzzle)
-            answer = None if decoded is None else back(decoded)
-            result.attempts = attempt + 1
-            result.segments += int(segments[i])
-            result.seconds = float(done_at[i])
-            if self.task.verify(result.puzzle, answer):
-                result.answer, result.verdict = answer, True
-                result.q_halt = float(q_halt[i])
-        return True
+        def take(block: bool) -> Any:
+            return next(entries, _END)
 
-    def _rollout(self, puzzles: Sequence[Puzzle], tokens: Sequence[np.ndarray],
-                 started: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(predicted tokens, halting probability, segments, seconds since `started` when
-        each halted) of one batch."""
-        device = self.model.device
-        inputs = torch.from_numpy(stack_tokens(tokens)).to(device)
-        ids = torch.tensor([self.identifier(p) for p in puzzles], dtype=torch.long,
-                           device=device)
-        done_at = np.full(len(puzzles), np.nan)
-        last = None
-        for step in self.model.rollout(inputs, ids, halt=self.halt,
-                                       max_segments=self.max_segments):
-            now = time.perf_counter()
-            halted = step.halted.cpu().numpy()
-            done_at[halted & np.isnan(done_at)] = now - started
-            last = step
-        assert last is not None  # a rollout runs at least one segment
-        return (last.predictions.cpu().numpy(),
-                torch.sigmoid(last.q_halt_logits.float()).cpu().numpy(),
-                last.steps.cpu().numpy(), done_at)
+        yield from self._schedule(take, start_index)  # type: ignore[misc]
 
     # ------------------------------------------------------------------ streams
-    def solve_items(self, items: Iterable[Puzzle | PuzzleParseError], *, start_index: int = 0,
-                    flush_idle: float = FLUSH_IDLE_S,
-                    flush_max_wait: float = FLUSH_MAX_WAIT_S) -> Iterator[Record]:
+    def solve_items(self, items: Iterable[Puzzle | PuzzleParseError], *,
+                    start_index: int = 0) -> Iterator[Record]:
         """Solve a stream of puzzles and parse errors; yield one record per item, in order.
 
-        Items are read (and encoded) on a background thread; a batch is solved when it holds
-        `batch_size` puzzles, when the input ends, or when the input has paused for
-        `flush_idle` seconds (at most `flush_max_wait` after the batch's first item). So a
-        slow pipe gets answers while it is being written, and a file fills whole batches.
+        Items are read (and encoded) on a background thread. Each puzzle joins the running
+        batch at the next segment after it arrives, so a slow pipe gets answers while it
+        is being written, and a file keeps the batch full.
         """
         def prepare() -> Iterator[tuple[int, Any]]:
             for index, item in enumerate(items, start=start_index):
@@ -240,22 +176,58 @@ class Solver:
                     continue
                 yield index, (item, tokens)
 
-        def is_work(entry: tuple[int, Any]) -> bool:
-            return not isinstance(entry[1], (InputError, SolveResult))
+        with InputFeed(prepare()) as feed:
+            yield from self._schedule(feed.take, start_index)
+            if feed.failure is not None:
+                raise feed.failure
 
-        for batch in stream_batches(prepare(), self.batch_size, is_work=is_work,
-                                    idle=flush_idle, max_wait=flush_max_wait):
-            started = time.perf_counter()
-            work = [(index, entry) for index, entry in batch if is_work((index, entry))]
-            solved: dict[int, SolveResult] = {}
-            if work:
-                results = self._run([entry[0] for _, entry in work],
-                                    [entry[1] for _, entry in work],
-                                    [index for index, _ in work], started)
-                solved = {result.index: result for result in results}
-            for index, entry in batch:
-                yield solved[index] if is_work((index, entry)) else entry
+    def _schedule(self, take: Callable[[bool], Any], start_index: int) -> Iterator[Record]:
+        """The solving loop. `take(block)` gives the next input entry, `(index, record)`
+        for one that needs no model or `(index, (puzzle, tokens))`, or `_END`; without
+        `block`, `_NOTHING` when none has arrived yet.
 
+        Free rows go first to retries (they hold back earlier output), then to new input;
+        a result leaves once it and every one before it are final.
+        """
+        engine = ContinuousRollout(self.model, capacity=self.batch_size, halt=self.halt,
+                                   max_segments=self.max_segments)
+        retries: deque[_Job] = deque()
+        final: dict[int, Record] = {}
+        next_index = start_index
+        ended = False
+        # Results that wait for an earlier, slower puzzle: bounded, so memory is too.
+        ahead_limit = max(16 * self.batch_size, 1024)
+        while True:
+            while engine.free and retries:
+                retries.popleft().enter(engine, self)
+            while engine.free and not ended and len(final) < ahead_limit:
+                # Wait for input only when there is nothing else to do or to hand out.
+                entry = take(not engine and not retries and next_index not in final)
+                if entry is _NOTHING:
+                    break
+                if entry is _END:
+                    ended = True
+                    break
+                index, value = entry
+                if isinstance(value, (InputError, SolveResult)):
+                    final[index] = value
+                else:
+                    _Job(index, *value, attempt=0).enter(engine, self)
+            while next_index in final:
+                yield final.pop(next_index)
+                next_index += 1
+            if not engine:
+                if ended and not retries:
+                    return
+                continue
+            for done in engine.step():
+                job: _Job = done.tag
+                retry = job.finish(done, self)
+                if retry is not None:
+                    retries.append(retry)
+                else:
+                    assert job.result is not None
+                    final[job.index] = job.result
 
 def load_solver(task: str, model_spec: str | None, device: str = "auto", *,
                 halt: str = "adaptive", max_segments: int | None = None,
@@ -283,7 +255,7 @@ def recommended_attempts(task_info: Mapping[str, Any]) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
 
 
-# --------------------------------------------------------------------------- batching
+# --------------------------------------------------------------------------- scheduling
 
 
 def stack_tokens(tokens: Sequence[np.ndarray]) -> np.ndarray:
@@ -298,81 +270,117 @@ def stack_tokens(tokens: Sequence[np.ndarray]) -> np.ndarray:
     return out.reshape(len(tokens), side * side)
 
 
+@dataclass
+class _Job:
+    """One puzzle through its attempts: the guise it runs in now and its result so far."""
+
+    index: int
+    puzzle: Puzzle
+    tokens: np.ndarray  # of the attempt to run next
+    attempt: int = 0
+    started: float = 0.0
+    result: SolveResult | None = None
+    guise: Puzzle | None = None  # the variant an attempt after the first runs as
+    back: Callable[[np.ndarray], np.ndarray] | None = None  # its answer, as the puzzle's
+
+    def enter(self, engine: ContinuousRollout, solver: Solver) -> None:
+        if self.attempt == 0:
+            self.started = time.perf_counter()
+        engine.add(self.tokens, solver.identifier(self.guise or self.puzzle), tag=self)
+
+    def finish(self, done: Finished, solver: Solver) -> _Job | None:
+        """Take the outcome of the attempt that stopped; the job again if it retries."""
+        task, seconds = solver.task, time.perf_counter() - self.started
+        if self.result is None:
+            answer = task.decode(done.predictions, self.puzzle)
+            self.result = SolveResult(self.index, self.puzzle, answer,
+                                      task.verify(self.puzzle, answer), done.segments,
+                                      done.q_halt, seconds)
+        else:
+            assert self.guise is not None and self.back is not None
+            decoded = task.decode(done.predictions, self.guise)
+            answer = None if decoded is None else self.back(decoded)
+            result = self.result
+            result.attempts = self.attempt + 1
+            result.segments += done.segments
+            result.seconds = seconds
+            # Only the rules decide (never a known answer), so what `hrm solve --attempts`
+            # reports is what a user without the answers would get.
+            if task.verify(self.puzzle, answer):
+                result.answer, result.verdict, result.q_halt = answer, True, done.q_halt
+        if self.result.verdict is not False or self.attempt + 1 >= solver.attempts:
+            return None
+        variant = task.variant(self.puzzle, self.attempt + 1)
+        if variant is None:
+            return None
+        self.attempt += 1
+        self.guise, self.back = variant
+        self.tokens = solver.encode(self.guise)
+        return self
+
+
 class _Failure:
     def __init__(self, exc: BaseException):
         self.exc = exc
 
 
 _END = object()
+_NOTHING = object()
 
 
-def stream_batches(items: Iterable[T], batch_size: int, *,
-                   is_work: Callable[[T], bool] = lambda item: True,
-                   idle: float = FLUSH_IDLE_S, max_wait: float = FLUSH_MAX_WAIT_S
-                   ) -> Iterator[list[T]]:
-    """Group `items` into lists of at most `batch_size` work items (others ride along),
-    pulling them on a daemon thread so that a pause in the input flushes a partial batch.
+class InputFeed:
+    """The items of an iterable, read on a daemon thread, so that a slow pipe never
+    holds up the puzzles being solved.
 
-    An exception while reading is raised here, after the items read before it.
+        with InputFeed(items) as feed:
+            item = feed.take(block=False)  # _NOTHING if none has arrived, _END at the end
+
+    An exception while reading ends the feed; it is kept in `failure`, to be raised once
+    the items read before it have been dealt with.
     """
-    buffer: queue.Queue = queue.Queue(maxsize=max(4 * batch_size, 64))
-    stop = threading.Event()
 
-    def put(value: object) -> bool:
+    def __init__(self, items: Iterable[Any], maxsize: int = 256):
+        self._items = items
+        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._stop = threading.Event()
+        self.failure: BaseException | None = None
+
+    def __enter__(self) -> InputFeed:
+        threading.Thread(target=self._produce, name="hrm-input-reader", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+
+    def take(self, block: bool) -> Any:
+        try:
+            value = self._queue.get(block=block)
+        except queue.Empty:
+            return _NOTHING
+        if isinstance(value, _Failure):
+            self.failure = value.exc
+            return _END
+        return value
+
+    def _put(self, value: object) -> bool:
         # Time-limited puts, so the thread notices when the consumer has gone away.
-        while not stop.is_set():
+        while not self._stop.is_set():
             try:
-                buffer.put(value, timeout=0.1)
+                self._queue.put(value, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _produce(self) -> None:
         try:
-            for item in items:
-                if not put(item):
+            for item in self._items:
+                if not self._put(item):
                     return
         except BaseException as exc:  # handed to the consumer, which raises it
-            put(_Failure(exc))
+            self._put(_Failure(exc))
             return
-        put(_END)
-
-    reader = threading.Thread(target=produce, name="hrm-input-reader", daemon=True)
-    reader.start()
-    pending: list[T] = []
-    work = 0
-    first_at = last_at = 0.0
-    try:
-        while True:
-            timeout = None
-            if pending:
-                timeout = max(0.0, min(last_at + idle, first_at + max_wait) - time.monotonic())
-            try:
-                value = buffer.get(timeout=timeout)
-            except queue.Empty:
-                yield pending
-                pending, work = [], 0
-                continue
-            if value is _END:
-                break
-            if isinstance(value, _Failure):
-                if pending:
-                    yield pending
-                raise value.exc
-            now = time.monotonic()
-            if not pending:
-                first_at = now
-            last_at = now
-            pending.append(value)
-            work += bool(is_work(value))
-            if work >= batch_size:
-                yield pending
-                pending, work = [], 0
-        if pending:
-            yield pending
-    finally:
-        stop.set()
+        self._put(_END)
 
 
 __all__ = [
@@ -380,9 +388,9 @@ __all__ = [
     "HALT_MODES",
     "DeviceError",
     "InputError",
+    "InputFeed",
     "Record",
     "SolveResult",
     "Solver",
     "resolve_device",
-    "stream_batches",
 ]

@@ -24,8 +24,9 @@ from click.testing import CliRunner
 
 from hrm.datasets import sudoku
 from hrm.datasets.tasks import task_metadata
-from hrm.model import HRM, HRMConfig, RolloutStep, save_bundle
+from hrm.model import HRM, HRMConfig, save_bundle
 from hrm_cli.main import cli
+from tests.inference.test_solver import Oracle
 
 PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 SOLUTION = "483921657967345821251876493548132976729564138136798245372689514814253769695417382"
@@ -159,30 +160,12 @@ def test_arc_without_expected_output_is_unverified_not_unsolved(tmp_path, models
 # --------------------------------------------------------------------------- solved
 
 
-class Oracle:
-    """Predicts the known solution: a right answer must come out as solved, exit 0."""
-
-    any_size = False
-
-    def __init__(self):
-        self.config = HRMConfig.from_preset("tiny", vocab_size=11, seq_len=81)
-        self.device = torch.device("cpu")
-        self.solution = torch.from_numpy(sudoku.encode(
-            np.array([int(c) for c in SOLUTION], dtype=np.uint8).reshape(9, 9))).long()
-
-    def rollout(self, inputs, puzzle_identifiers=None, halt="max", max_segments=None):
-        size = inputs.shape[0]
-        logits = torch.nn.functional.one_hot(self.solution, 11).float().expand(size, 81, 11)
-        yield RolloutStep(0, logits, torch.full((size,), 2.0), torch.zeros(size),
-                          torch.ones(size, dtype=torch.bool), torch.ones(size, dtype=torch.int32),
-                          torch.ones(size, dtype=torch.bool))
-
-
 def test_a_right_answer_is_solved_and_exits_0(tmp_path, models, monkeypatch):
     from hrm.inference import store
 
     real_load = store.load
-    monkeypatch.setattr(store, "load", lambda *a, **k: (Oracle(), real_load(*a, **k)[1]))
+    oracle = Oracle({PUZZLE: SOLUTION}, halt_after=1)  # a right answer must come out solved
+    monkeypatch.setattr(store, "load", lambda *a, **k: (oracle, real_load(*a, **k)[1]))
     path = tmp_path / "p.txt"
     path.write_text(f"source,question,answer,rating\nx,{PUZZLE},{SOLUTION},1\n")
     result = solve("sudoku", str(path), "-m", str(models["sudoku"]), "--format", "jsonl")

@@ -17,12 +17,13 @@ from hrm.datasets.tasks import IncompatibleModelError, get_task
 from hrm.inference.solver import (
     DeviceError,
     InputError,
+    InputFeed,
     Solver,
     SolveResult,
     resolve_device,
-    stream_batches,
 )
-from hrm.model import HRM, HRMConfig, RolloutStep
+from hrm.model import HRM, ACTModel, HRMConfig
+from hrm.model.act import SegmentOutput
 
 PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 SOLUTION = "483921657967345821251876493548132976729564138136798245372689514814253769695417382"
@@ -37,39 +38,44 @@ def tiny(vocab_size: int = 11, seq_len: int = 81, seed: int = 0) -> HRM:
     return model.eval()
 
 
-class Oracle:
-    """A stand-in model that predicts the known solution of each sudoku it is given (and
-    garbage for unknown ones), halting after `halt_after` segments: it lets the tests check
-    that a right answer goes all the way to `solved`."""
+class Oracle(ACTModel):
+    """A model whose segment predicts the known solution of each sudoku it is given (and
+    garbage for unknown ones) and halts after `halt_after` segments (or after the first
+    given's digit, with `halt_after` None): the tests can check that a right answer goes
+    all the way to `solved`, and which puzzle left which row when. Its state counts the
+    segments each row has run; `batches` records the rows of every segment."""
 
-    any_size = False
-
-    def __init__(self, solutions: dict[str, str], halt_after: int = 2):
-        self.config = HRMConfig.from_preset("tiny", vocab_size=11, seq_len=81)
-        self.device = torch.device("cpu")
+    def __init__(self, solutions: dict[str, str], halt_after: int | None = 2):
+        super().__init__()
+        self.config = HRMConfig.from_preset("tiny", vocab_size=11, seq_len=81,
+                                            halt_max_steps=16)
+        self.register_buffer("H_init", torch.zeros(1))
+        self.register_buffer("L_init", torch.zeros(1))
+        self.puzzle_emb = None
         self.halt_after = halt_after
         self.solutions = {
             sudoku.encode(_grid(p)).tobytes(): sudoku.encode(_grid(s)) for p, s in solutions.items()
         }
-        self.calls: list[int] = []
+        self.batches: list[int] = []
 
-    def rollout(self, inputs, puzzle_identifiers=None, halt="max", max_segments=None):
-        size = inputs.shape[0]
-        self.calls.append(size)
+    def initial_state(self, batch_size, seq_len=None):
+        return torch.zeros(batch_size, 1, 1), torch.zeros(batch_size, 1, 1)
+
+    def _segment_eager(self, z_H, z_L, inputs, puzzle_identifiers):
+        self.batches.append(inputs.shape[0])
+        z_H = z_H + 1
         targets = np.stack([
             self.solutions.get(row.astype(np.uint8).tobytes(), np.full(81, 2, np.uint8))
             for row in inputs.numpy()
         ])
         logits = torch.nn.functional.one_hot(torch.from_numpy(targets).long(), 11).float() * 5
-        budget = max_segments or 4
-        last = min(self.halt_after, budget) if halt == "adaptive" else budget
-        for segment in range(last):
-            done = segment + 1 == last
-            yield RolloutStep(
-                segment, logits, torch.full((size,), 3.0 if done else -3.0),
-                torch.zeros(size), torch.full((size,), done), torch.full((size,), segment + 1,
-                                                                         dtype=torch.int32),
-                torch.ones(size, dtype=torch.bool))
+        if self.halt_after is None:  # the first given's digit (token 1 + digit)
+            first = torch.stack([row[row > 1][0] - 1 for row in inputs])
+            halts = z_H[:, 0, 0] >= first
+        else:
+            halts = z_H[:, 0, 0] >= self.halt_after
+        q_halt = torch.where(halts, 3.0, -3.0)
+        return SegmentOutput(z_H, z_L, logits, q_halt, torch.zeros_like(q_halt))
 
 
 def _grid(text: str) -> np.ndarray:
@@ -110,10 +116,11 @@ def test_records_from_a_real_model():
     assert {r.segments for r in maximal} == {3}
 
 
-def test_batches_are_bounded_by_batch_size():
+def test_halted_rows_are_refilled_at_once():
     oracle = Oracle({PUZZLE: SOLUTION})
     Solver(oracle, "sudoku", batch_size=3).solve(puzzles("\n".join([PUZZLE] * 7) + "\n"))
-    assert oracle.calls == [3, 3, 1]
+    # Each puzzle halts after 2 segments; its row takes the next puzzle right away.
+    assert oracle.batches == [3, 3, 3, 3, 1, 1]
 
 
 def test_solve_items_keeps_order_and_passes_errors_through():
@@ -126,7 +133,7 @@ def test_solve_items_keeps_order_and_passes_errors_through():
     assert [r.index for r in records] == [0, 1, 2, 3]
     assert records[1].location == "in.txt:2"
     assert "4x4" in records[3].message and records[3].location == "small.txt:1"
-    assert oracle.calls == [2]  # the two puzzles ran as one batch
+    assert oracle.batches == [2, 2]  # the two puzzles ran as one batch
 
 
 def test_solve_items_answers_before_the_input_ends():
@@ -137,12 +144,11 @@ def test_solve_items_answers_before_the_input_ends():
     def slow_lines():
         yield PUZZLE + "\n"
         second_line_wanted.set()
-        release.wait(10)
+        assert release.wait(10), "the first answer waited for the second line"
         yield PUZZLE + "\n"
 
     solver = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", batch_size=64)
-    records = solver.solve_items(get_task("sudoku").read(slow_lines(), "<stdin>"),
-                                 flush_idle=0.05)
+    records = solver.solve_items(get_task("sudoku").read(slow_lines(), "<stdin>"))
     first = next(records)
     assert first.solved and not release.is_set()
     release.set()
@@ -150,25 +156,28 @@ def test_solve_items_answers_before_the_input_ends():
     assert list(records) == []
 
 
-def test_stream_batches_limits_and_flushes():
-    assert list(stream_batches(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
-    # Items that are not work ride along without counting toward the batch size.
-    batches = list(stream_batches(range(6), 2, is_work=lambda x: x % 2 == 0))
-    assert batches == [[0, 1, 2], [3, 4, 5]]
-
-
-def test_stream_batches_raises_a_reading_error_after_the_items_before_it():
+def test_a_reading_error_is_raised_after_the_items_before_it():
     def broken():
         yield 1
         raise OSError("disk on fire")
 
-    stream = stream_batches(broken(), 10, idle=5)
-    assert next(stream) == [1]
+    with InputFeed(broken()) as feed:
+        assert feed.take(block=True) == 1
+        assert feed.take(block=True) != 1 and feed.failure is not None
+    assert str(feed.failure) == "disk on fire"
+
+    def lines():
+        yield PUZZLE + "\n"
+        raise OSError("disk on fire")
+
+    records = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku").solve_items(
+        get_task("sudoku").read(lines(), "<stdin>"))
+    assert next(records).solved
     with pytest.raises(OSError, match="disk on fire"):
-        next(stream)
+        next(records)
 
 
-def test_stream_batches_stops_its_reader_when_the_consumer_leaves():
+def test_the_reader_stops_when_the_consumer_leaves():
     produced = []
 
     def endless():
@@ -176,9 +185,8 @@ def test_stream_batches_stops_its_reader_when_the_consumer_leaves():
             produced.append(i)
             yield i
 
-    stream = stream_batches(endless(), 1)
-    next(stream)
-    stream.close()
+    with InputFeed(endless(), maxsize=1) as feed:
+        feed.take(block=True)
     time.sleep(0.3)
     count = len(produced)
     time.sleep(0.2)
