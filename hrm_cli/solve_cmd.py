@@ -54,7 +54,8 @@ Exit codes:
 @click.command(epilog=EPILOG)
 @puzzle_model_options
 @click.option("--batch-size", "-b", type=click.IntRange(min=1), default=64,
-              show_default=True, help="Puzzles solved at once: the rows of every model call. A puzzle that halts gives its row to the next one at once.")
+              show_default=True, help="Puzzles solved at once (the rows of every model "
+              "call); a puzzle that halts gives its row to the next one at once.")
 @click.option("--attempts", type=click.IntRange(min=1), metavar="N",
               help="Retry a puzzle whose answer breaks the rules on up to N-1 symmetric "
               "copies (sudoku: relabelled, transposed, shuffled; maze: rotated, flipped; at "
