@@ -28,7 +28,7 @@ import numpy as np
 from hrm.datasets.errors import PuzzleParseError
 from hrm.datasets.tasks import Puzzle, Task, get_task
 from hrm.inference.continuous import ContinuousRollout, Finished
-from hrm.inference.devices import resolve_device
+from hrm.inference.devices import resolve_device, solve_dtype
 from hrm.inference.errors import DeviceError
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ T = TypeVar("T")
 
 HALT_MODES = ("adaptive", "max")
 DEFAULT_BATCH_SIZE = 64
+GATHER_IDLE_S = 0.15  # a first batch starts once the input has paused this long ...
+GATHER_MAX_S = 1.0  # ... or once its first puzzle has waited this long
 
 
 @dataclass
@@ -145,7 +147,7 @@ class Solver:
         entries = ((index, (puzzle, self.encode(puzzle)))
                    for index, puzzle in enumerate(puzzles, start=start_index))
 
-        def take(block: bool) -> Any:
+        def take(wait: float | None) -> Any:
             return next(entries, _END)
 
         yield from self._schedule(take, start_index)  # type: ignore[misc]
@@ -157,7 +159,8 @@ class Solver:
 
         Items are read (and encoded) on a background thread. Each puzzle joins the running
         batch at the next segment after it arrives, so a slow pipe gets answers while it
-        is being written, and a file keeps the batch full.
+        is being written, and a file keeps the batch full. When nothing is running, a first
+        batch gathers until the input pauses for `GATHER_IDLE_S` (at most `GATHER_MAX_S`).
         """
         def prepare() -> Iterator[tuple[int, Any]]:
             for index, item in enumerate(items, start=start_index):
@@ -181,10 +184,12 @@ class Solver:
             if feed.failure is not None:
                 raise feed.failure
 
-    def _schedule(self, take: Callable[[bool], Any], start_index: int) -> Iterator[Record]:
-        """The solving loop. `take(block)` gives the next input entry, `(index, record)`
-        for one that needs no model or `(index, (puzzle, tokens))`, or `_END`; without
-        `block`, `_NOTHING` when none has arrived yet.
+    def _schedule(self, take: Callable[[float | None], Any], start_index: int, *,
+                  gather_idle: float = GATHER_IDLE_S,
+                  gather_max: float = GATHER_MAX_S) -> Iterator[Record]:
+        """The solving loop. `take(wait)` gives the next input entry, `(index, record)`
+        for one that needs no model or `(index, (puzzle, tokens))`, or `_END`; or
+        `_NOTHING` when none arrives within `wait` seconds (None: as long as it takes).
 
         Free rows go first to retries (they hold back earlier output), then to new input;
         a result leaves once it and every one before it are final.
@@ -200,9 +205,20 @@ class Solver:
         while True:
             while engine.free and retries:
                 retries.popleft().enter(engine, self)
+            # With nothing running, a first batch gathers while the input keeps coming (a
+            # file fills it) and starts once the input pauses (a pipe answers at once): a
+            # batch started with one puzzle would leave a long tail of nearly empty rows.
+            busy = bool(engine)
+            first_at = last_at = 0.0
             while engine.free and not ended and len(final) < ahead_limit:
-                # Wait for input only when there is nothing else to do or to hand out.
-                entry = take(not engine and not retries and next_index not in final)
+                if busy or next_index in final:
+                    wait: float | None = 0.0
+                elif not engine:
+                    wait = None  # nothing to do but wait for input
+                else:
+                    wait = max(0.0, min(last_at + gather_idle, first_at + gather_max)
+                               - time.monotonic())
+                entry = take(wait)
                 if entry is _NOTHING:
                     break
                 if entry is _END:
@@ -211,8 +227,11 @@ class Solver:
                 index, value = entry
                 if isinstance(value, (InputError, SolveResult)):
                     final[index] = value
-                else:
-                    _Job(index, *value, attempt=0).enter(engine, self)
+                    continue
+                last_at = time.monotonic()
+                if not engine:
+                    first_at = last_at
+                _Job(index, *value).enter(engine, self)
             while next_index in final:
                 yield final.pop(next_index)
                 next_index += 1
@@ -231,15 +250,19 @@ class Solver:
 
 def load_solver(task: str, model_spec: str | None, device: str = "auto", *,
                 halt: str = "adaptive", max_segments: int | None = None,
-                batch_size: int = 64, attempts: int | None = None) -> tuple[Solver, str]:
+                batch_size: int = 64, attempts: int | None = None,
+                dtype: str = "auto") -> tuple[Solver, str]:
     """The solver for `task` with the model `model_spec` names (None: the task's default),
     and the model's name. `hrm solve` and `hrm watch` share it, so they accept the same
     models and give the same errors. `attempts` None: what the bundle recommends (its
-    task's `attempts`, set when a default is packaged), else 1."""
+    task's `attempts`, set when a default is packaged), else 1. `dtype`: `--dtype`, resolved
+    by `solve_dtype` for the device."""
     from hrm.datasets.tasks import IncompatibleModelError
     from hrm.inference import store
 
-    loaded = store.open_model(model_spec, task, resolve_device(device))
+    torch_device = resolve_device(device)
+    loaded = store.open_model(model_spec, task, torch_device)
+    loaded.model.config.forward_dtype = solve_dtype(dtype, torch_device)
     try:
         solver = Solver(loaded.model, get_task(task), halt=halt, max_segments=max_segments,
                         batch_size=batch_size, identifiers=store.puzzle_identifiers(loaded.info),
@@ -333,7 +356,7 @@ class InputFeed:
     holds up the puzzles being solved.
 
         with InputFeed(items) as feed:
-            item = feed.take(block=False)  # _NOTHING if none has arrived, _END at the end
+            item = feed.take(0)  # _NOTHING if none has arrived, _END at the end
 
     An exception while reading ends the feed; it is kept in `failure`, to be raised once
     the items read before it have been dealt with.
@@ -352,9 +375,10 @@ class InputFeed:
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
 
-    def take(self, block: bool) -> Any:
+    def take(self, wait: float | None) -> Any:
+        """The next item; `_NOTHING` if none arrives within `wait` seconds (None: block)."""
         try:
-            value = self._queue.get(block=block)
+            value = self._queue.get(block=wait != 0, timeout=wait or None)
         except queue.Empty:
             return _NOTHING
         if isinstance(value, _Failure):

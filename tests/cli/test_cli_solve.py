@@ -97,6 +97,19 @@ def test_jsonl_records_and_an_error_record(tmp_path, models):
     assert "0 of 2 puzzles solved" in result.stderr
 
 
+def test_dtype_is_chosen_and_reported(tmp_path, models):
+    path = tmp_path / "p.txt"
+    path.write_text(f"{PUZZLE}\n")
+    args = ("sudoku", str(path), "-m", str(models["sudoku"]), "--device", "cpu",
+            "--format", "jsonl")
+    for dtype in ("float32", "bfloat16"):
+        result = solve(*args, "--dtype", dtype)
+        assert f"on cpu ({dtype})" in result.stderr and len(jsonl(result.stdout)) == 1
+    assert "on cpu (float32)" in solve(*args).stderr
+    bad = solve(*args, "--dtype", "float64")
+    assert bad.exit_code == 2 and "float64" in bad.stderr
+
+
 def test_answer_keeps_the_input_layout(tmp_path, models):
     grid = sudoku.format_grid(np.array([0 if c == "." else int(c) for c in PUZZLE],
                                        dtype=np.uint8).reshape(9, 9))

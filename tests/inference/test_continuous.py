@@ -168,16 +168,17 @@ def test_a_slow_pipe_gets_answers_while_the_batch_is_running():
     pairs = relabelled(40)
     first_digit = [int(next(c for c in p if c != ".")) for p, _ in pairs]
     slow, quick = pairs[first_digit.index(9)], pairs[first_digit.index(2)]
-    second_read, release = threading.Event(), threading.Event()
+    running, release = threading.Event(), threading.Event()
 
     class Slow(Oracle):  # 50 ms a segment: the first puzzle runs for 0.45 s
         def _segment_eager(self, *args):
+            running.set()
             time.sleep(0.05)
             return super()._segment_eager(*args)
 
     def lines():
         yield slow[0] + "\n"
-        second_read.set()
+        assert running.wait(10), "the first puzzle waited for the second line"
         yield quick[0] + "\n"
         assert release.wait(10), "an answer waited for the end of the input"
 

@@ -162,8 +162,8 @@ def test_a_reading_error_is_raised_after_the_items_before_it():
         raise OSError("disk on fire")
 
     with InputFeed(broken()) as feed:
-        assert feed.take(block=True) == 1
-        assert feed.take(block=True) != 1 and feed.failure is not None
+        assert feed.take(None) == 1
+        assert feed.take(None) != 1 and feed.failure is not None
     assert str(feed.failure) == "disk on fire"
 
     def lines():
@@ -186,7 +186,7 @@ def test_the_reader_stops_when_the_consumer_leaves():
             yield i
 
     with InputFeed(endless(), maxsize=1) as feed:
-        feed.take(block=True)
+        feed.take(None)
     time.sleep(0.3)
     count = len(produced)
     time.sleep(0.2)
@@ -257,3 +257,16 @@ def test_a_grid_model_solves_mazes_of_any_shape_and_budgets_by_size():
         assert np.array_equal(a.answer, b.answer) and a.segments == b.segments
     with pytest.raises(IncompatibleModelError, match="no size-free encoding"):
         get_task("sudoku").encode_grid(Puzzle("sudoku", np.zeros((9, 9)), "s", 1, "line"))
+
+
+def test_solve_dtype_auto_is_bfloat16_only_on_cuda():
+    from hrm.inference.devices import solve_dtype
+
+    cpu = torch.device("cpu")
+    assert solve_dtype("float32", cpu) == "float32"
+    assert solve_dtype("bfloat16", cpu) == "bfloat16"
+    assert solve_dtype("auto", torch.device("cuda", 0)) == "bfloat16"
+    assert solve_dtype("auto", torch.device("mps")) == "float32"
+    assert solve_dtype("auto", cpu) == "float32"
+    with pytest.raises(DeviceError, match="unknown dtype"):
+        solve_dtype("float64", cpu)
