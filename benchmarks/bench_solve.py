@@ -10,7 +10,9 @@ as a subprocess on two held-out sets: minimal 9x9 puzzles from the offline gener
 seed 2 (the default model trained on seeds 101-109), rated 1-9 (easy: solved in one
 rollout of a few segments) and 10-49 (hard: many need retries); or `--puzzles FILE`. With
 `--baseline-python`, every configuration also runs under another interpreter (another
-checkout's environment), so one run gives a before/after table on one machine.
+checkout's environment), so one run gives a before/after table on one machine. The
+current code runs in float32 and in bfloat16 (`--dtypes`); "of peak" is against the
+float32 matmul peak in both.
 
 It reports puzzles/s over the whole command (Python and torch start-up, model
 loading, reading, solving, verifying, writing) and, from the command's own summary line,
@@ -103,13 +105,13 @@ def hrm(python: str, *args: str) -> list[str]:
 
 
 def run_solve(python: str, puzzles: Path, model: str, batch: int, halt: str,
-              env: dict[str, str]) -> tuple[float, float, int, int]:
+              env: dict[str, str], options: list[str]) -> tuple[float, float, int, int]:
     """(wall seconds of the whole command, seconds of its solving loop, segments run,
     puzzles solved)."""
     start = time.perf_counter()
     done = subprocess.run(
         hrm(python, "solve", "sudoku", str(puzzles), "--model", model, "--device", "cpu",
-            "--batch-size", str(batch), "--halt", halt, "--format", "jsonl"),
+            "--batch-size", str(batch), "--halt", halt, "--format", "jsonl", *options),
         capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if done.returncode not in (0, 3):
@@ -120,11 +122,12 @@ def run_solve(python: str, puzzles: Path, model: str, batch: int, halt: str,
             sum(r["segments"] for r in records), sum(r["status"] == "solved" for r in records))
 
 
-def first_answer_latency(python: str, model: str, env: dict[str, str]) -> tuple[float, float]:
+def first_answer_latency(python: str, model: str, env: dict[str, str],
+                         options: list[str]) -> tuple[float, float]:
     """(seconds to the first answer with stdin still open, seconds to exit after EOF)."""
     start = time.perf_counter()
     process = subprocess.Popen(
-        hrm(python, "solve", "sudoku", "-", "--model", model, "--device", "cpu", "-q"),
+        hrm(python, "solve", "sudoku", "-", "--model", model, "--device", "cpu", "-q", *options),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env=env)
     assert process.stdin is not None and process.stdout is not None
@@ -156,13 +159,16 @@ def main() -> None:
     parser.add_argument("--baseline-python", default=None, metavar="PYTHON",
                         help="also run every configuration with this interpreter (another "
                         "checkout's environment), as the rows marked 'before'")
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"],
+                        choices=["float32", "bfloat16"], help="`hrm solve --dtype` values")
     args = parser.parse_args()
     env = {**os.environ, "NO_COLOR": "1"}
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
-    versions = {"now": sys.executable}
+    # version: (interpreter, extra solve options)
+    versions = {f"now {dtype}": (sys.executable, ["--dtype", dtype]) for dtype in args.dtypes}
     if args.baseline_python:
-        versions = {"before": args.baseline_python, **versions}
+        versions = {"before": (args.baseline_python, []), **versions}
 
     import torch
 
@@ -182,10 +188,10 @@ def main() -> None:
               f"device cpu; held-out puzzles: "
               + ", ".join(f"{count_lines(path)} {name}" for name, path in sets.items())
               + ("" if args.puzzles else " (generated, seed 2)") + "\n")
-        print(f"{'set':<12} {'code':<7} {'halt':<9} {'batch':>5} {'wall s':>7} "
+        print(f"{'set':<12} {'code':<13} {'halt':<9} {'batch':>5} {'wall s':>7} "
               f"{'puzzles/s':>10} {'solve s':>8} {'puzzles/s':>10} {'segments':>9} "
               f"{'segments/s':>11} {'of peak':>8} {'solved':>7}")
-        print(f"{'':<12} {'':<7} {'':<9} {'':>5} {'(whole command)':>18} "
+        print(f"{'':<12} {'':<13} {'':<9} {'':>5} {'(whole command)':>18} "
               f"{'(solving loop only)':>19}")
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -194,13 +200,13 @@ def main() -> None:
         rates: dict[tuple[str, str, str, int], float] = {}
         for name, path in sets.items():
             count = count_lines(path)
-            for version, python in versions.items():
+            for version, (python, options) in versions.items():
                 for halt in ("max", "adaptive"):
                     for batch in args.batch_sizes:
                         wall, solving, segments, solved = run_solve(
-                            python, path, model, batch, halt, env)
+                            python, path, model, batch, halt, env, options)
                         rates[name, version, halt, batch] = segments / solving
-                        print(f"{name:<12} {version:<7} {halt:<9} {batch:>5} {wall:7.2f} "
+                        print(f"{name:<12} {version:<13} {halt:<9} {batch:>5} {wall:7.2f} "
                               f"{count / wall:10.1f} {solving:8.2f} {count / solving:10.1f} "
                               f"{segments:>9} {segments / solving:11.1f} "
                               f"{segments * per_segment / solving / peak:8.1%} {solved:>7}",
@@ -215,8 +221,8 @@ def main() -> None:
                 ratios = [f"batch {b}: {r:.2f}" for b, r in ratio.items()]
                 print(f"  {name}, {version}: " + ", ".join(ratios))
         print()
-        for version, python in versions.items():
-            first, total = first_answer_latency(python, model, env)
+        for version, (python, options) in versions.items():
+            first, total = first_answer_latency(python, model, env, options)
             print(f"cold start ({version}), one puzzle on stdin: first answer after {first:.2f} s "
                   f"(process done {total:.2f} s after start)")
 

@@ -57,7 +57,8 @@ class TaskChoice(click.Choice):
 
 
 def puzzle_model_options(function: F) -> F:
-    """TASK [FILE|-]... with --model, --device, --halt and --max-segments (solve, watch)."""
+    """TASK [FILE|-]... with --model, --device, --halt, --max-segments and --dtype (solve,
+    watch)."""
     decorators = [
         click.argument("task", type=TaskChoice()),
         click.argument("inputs", nargs=-1, metavar="[FILE|-]...", type=click.Path(allow_dash=True)),
@@ -85,6 +86,14 @@ def puzzle_model_options(function: F) -> F:
             default=None,
             help="Segment budget per puzzle [default: the model's trained maximum]; "
             "more than trained is allowed (inference-time scaling).",
+        ),
+        click.option(
+            "--dtype",
+            type=click.Choice(["auto", "float32", "bfloat16"]),
+            default="auto",
+            show_default=True,
+            help="Activation dtype. auto: bfloat16 on CUDA, float32 elsewhere (on a CPU, "
+            "bfloat16 is faster where native, AVX512-BF16 or AMX, but changes some answers).",
         ),
     ]
     for decorator in reversed(decorators):

@@ -65,7 +65,7 @@ Exit codes:
 @format_option(*FORMATS, help="auto: pretty on a terminal, lines when piped.")
 @quiet_option("No progress bar, model line or summary on stderr (input errors still).")
 def solve(task: str, inputs: tuple[str, ...], model_spec: str | None, device: str, halt: str,
-          max_segments: int | None, batch_size: int, attempts: int | None, fmt: str,
+          max_segments: int | None, dtype: str, batch_size: int, attempts: int | None, fmt: str,
           quiet: bool) -> None:
     """Solve the puzzles in FILEs (or stdin, `-`) and verify every answer.
 
@@ -80,8 +80,8 @@ def solve(task: str, inputs: tuple[str, ...], model_spec: str | None, device: st
     if fmt == "auto":
         fmt = "pretty" if sys.stdout.isatty() else "lines"
 
-    solver = _make_solver(task, model_spec, device, halt, max_segments, batch_size, attempts,
-                          quiet)
+    solver = _make_solver(task, model_spec, device, halt, max_segments, dtype, batch_size,
+                          attempts, quiet)
     adapter = solver.task
 
     writer = _writer(fmt, adapter)
@@ -111,18 +111,19 @@ def _exit_code(tally: dict[str, int]) -> int:
 
 
 def _make_solver(task: str, model_spec: str | None, device: str, halt: str,
-                 max_segments: int | None, batch_size: int, attempts: int | None,
-                 quiet: bool) -> Solver:
+                 max_segments: int | None, dtype: str, batch_size: int,
+                 attempts: int | None, quiet: bool) -> Solver:
     from hrm.inference.solver import load_solver
 
     solver, name = load_solver(task, model_spec, device, halt=halt, max_segments=max_segments,
-                               batch_size=batch_size, attempts=attempts)
+                               batch_size=batch_size, attempts=attempts, dtype=dtype)
     if not quiet:
         implicit = "" if model_spec else " (no --model given)"
         budget = max_segments or solver.model.config.halt_max_steps
         tries = f", up to {solver.attempts} attempts" if solver.attempts > 1 else ""
-        click.echo(f"Solving with {name}{implicit} on {solver.model.device}, halt {halt}, "
-                   f"up to {budget} segments{tries}.", err=True)
+        dtype_name = str(solver.model.forward_dtype).removeprefix("torch.")
+        click.echo(f"Solving with {name}{implicit} on {solver.model.device} ({dtype_name}), "
+                   f"halt {halt}, up to {budget} segments{tries}.", err=True)
     return solver
 
 

@@ -60,7 +60,7 @@ Exit codes:
               "as JSON to FILE (`-`: stdout) instead of opening the UI.")
 @click.option("--force", is_flag=True, help="With --export: replace FILE if it exists.")
 def watch(task: str, inputs: tuple[str, ...], model_spec: str | None, device: str, halt: str,
-          max_segments: int | None, speed: float, export_path: str | None,
+          max_segments: int | None, dtype: str, speed: float, export_path: str | None,
           force: bool) -> None:
     """Watch the model reason on the puzzles in FILEs (or stdin, `-`), segment by segment.
 
@@ -76,13 +76,14 @@ def watch(task: str, inputs: tuple[str, ...], model_spec: str | None, device: st
                                "`cat puzzles.txt | hrm watch TASK -`")
     if export_path is not None:
         code = _export(task, sources, export_path, model_spec, device, halt, max_segments,
-                       force)
+                       dtype, force)
         click.get_current_context().exit(code)
 
     puzzles, notes = _read_puzzles(task, sources, limit=MAX_UI_PUZZLES)
     _attach_terminal()
     click.get_current_context().exit(
-        _run_app(task, sources, puzzles, notes, model_spec, device, halt, max_segments, speed))
+        _run_app(task, sources, puzzles, notes, model_spec, device, halt, max_segments, dtype,
+                 speed))
 
 
 # --------------------------------------------------------------------------- input
@@ -129,13 +130,13 @@ def _attach_terminal() -> None:
 
 def _run_app(task: str, sources: list[str], puzzles: list[Puzzle], notes: list[str],
              model_spec: str | None, device: str, halt: str, max_segments: int | None,
-             speed: float) -> int:
+             dtype: str, speed: float) -> int:
     from hrm_cli.tui.app import WatchApp
 
     def load() -> Engine:  # runs in the app's worker thread, so torch loads behind the UI
         from hrm_cli.tui.engine import load_engine
 
-        return load_engine(task, model_spec, device, halt, max_segments)
+        return load_engine(task, model_spec, device, halt, max_segments, dtype)
 
     source = ", ".join("stdin" if s == STDIN else s for s in sources)
     app = WatchApp(task, puzzles, load, source=source, speed=speed, notes=notes)
@@ -150,7 +151,8 @@ def _run_app(task: str, sources: list[str], puzzles: list[Puzzle], notes: list[s
 
 
 def _export(task: str, sources: list[str], path: str, model_spec: str | None, device: str,
-            halt: str, max_segments: int | None, force: bool = False) -> int:
+            halt: str, max_segments: int | None, dtype: str = "auto",
+            force: bool = False) -> int:
     """Roll out every puzzle in batches and write one JSON document (atomically)."""
     from hrm.datasets.errors import PuzzleParseError
     from hrm.datasets.tasks import get_task
@@ -163,7 +165,7 @@ def _export(task: str, sources: list[str], path: str, model_spec: str | None, de
     if path != STDIN and Path(path).exists() and not force:
         raise click.UsageError(f"{path} exists; use --force to replace it")
     adapter = get_task(task)
-    engine = load_engine(task, model_spec, device, halt, max_segments)
+    engine = load_engine(task, model_spec, device, halt, max_segments, dtype)
     records: list[dict[str, Any]] = []
     batch: list[tuple[int, PuzzleTrace]] = []
     failed = 0  # input items that could not be read, or do not fit the model

@@ -63,7 +63,7 @@ def solve_dtype(spec: str, device: torch.device) -> str:
     """The activation dtype to solve in, for `--dtype`.
 
     auto: bfloat16 on CUDA (what models train in there), float32 elsewhere. On a CPU,
-    bfloat16 is 1.4-2.1x faster where it is native (AVX512-BF16, AMX) but changes some
+    bfloat16 is 1.3-2.2x faster where it is native (AVX512-BF16, AMX) but changes some
     answers: on a 2-core AMD EPYC with AVX512-BF16, default:sudoku solved 97 of 100 hard
     held-out puzzles in bfloat16 against 98 in float32 (docs/solving.md, "Speed").
     """

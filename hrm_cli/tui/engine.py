@@ -77,9 +77,10 @@ class Engine:
 
 
 def load_engine(task: str, model_spec: str | None, device: str, halt: str,
-                max_segments: int | None) -> Engine:
+                max_segments: int | None, dtype: str = "auto") -> Engine:
     """Find and load the model like `hrm solve` (same names, defaults and error messages)."""
     solver, name = load_solver(task, model_spec, device, halt=halt, max_segments=max_segments,
+                               dtype=dtype,
                                batch_size=1)
     return Engine(solver, name, max_segments)
 
