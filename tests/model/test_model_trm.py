@@ -183,12 +183,25 @@ def official(variant: str) -> tuple[TRM, dict[str, np.ndarray], dict]:
     return model, record, arch
 
 
+def same(ours: torch.Tensor, theirs: np.ndarray, exact: bool) -> bool:
+    """Bit for bit on a CPU of the fixture's capability. Elsewhere float32 kernels round
+    differently, and the random weights amplify it about tenfold a segment (AVX2 against
+    AVX-512, MLP variant: 1.3e-5 after one segment, 2.6e-4 of 2.5 in z after three), so
+    the outputs must agree to 5e-4 of their largest value."""
+    expected = torch.from_numpy(theirs)
+    if exact:
+        return torch.equal(ours, expected)
+    scale = max(float(expected.abs().max()), 1.0)
+    return torch.allclose(ours, expected, rtol=0, atol=5e-4 * scale)
+
+
 @pytest.mark.parametrize("variant", ["attention", "mlp"])
 def test_matches_the_authors_code_bit_for_bit(variant):
     model, record, arch = official(variant)
     assert model.config.name == ("trm" if variant == "attention" else "trm-mlp")
     inputs = torch.from_numpy(record["inputs"])
     ids = torch.from_numpy(record["puzzle_identifiers"])
+    exact = str(record.get("cpu_capability")) == torch.backends.cpu.get_cpu_capability()
 
     # Their evaluation (every segment, no halting) against our rollout.
     model.eval()
@@ -196,19 +209,19 @@ def test_matches_the_authors_code_bit_for_bit(variant):
     assert len(steps) == arch["halt_max_steps"]
     for step in steps:
         s = step.segment
-        assert torch.equal(step.logits, torch.from_numpy(record[f"eval/{s}/logits"]))
-        assert torch.equal(step.q_halt_logits, torch.from_numpy(record[f"eval/{s}/q_halt_logits"]))
+        assert same(step.logits, record[f"eval/{s}/logits"], exact)
+        assert same(step.q_halt_logits, record[f"eval/{s}/q_halt_logits"], exact)
     # The carried state after the last segment: y and z.
     y, z = model.initial_state(len(inputs))
     with torch.no_grad():
         for _ in steps:
             out = model.segment(y, z, inputs, ids)
             y, z = out.z_H, out.z_L
-        assert torch.equal(y, torch.from_numpy(record["eval/z_H"]))
-        assert torch.equal(z, torch.from_numpy(record["eval/z_L"]))
+        assert same(y, record["eval/z_H"], exact)
+        assert same(z, record["eval/z_L"], exact)
         # Their q_continue is the head's unused second output; ours reports 0 instead.
         raw = model.q_head(y[:, 0])[:, 1]
-    assert torch.equal(raw, torch.from_numpy(record[f"eval/{len(steps) - 1}/q_continue_logits"]))
+    assert same(raw, record[f"eval/{len(steps) - 1}/q_continue_logits"], exact)
 
     # One training step of their loss head: the loss and every gradient.
     model.train()
