@@ -8,8 +8,10 @@ ones that stopped, whose rows new sequences take at the next step.
 
 A row's result does not depend on who shares its batch as long as the model's segment
 computes every row on its own, which HRM's and TRM's do (linear layers and attention over
-a row's own positions; `tests/inference/test_continuous.py` checks it bit for bit). So a
-sequence gets the same answer, segments and halting here as in a rollout of its own.
+a row's own positions). So a sequence gets the same answer, segments and halting here as
+in a rollout of its own (`tests/inference/test_continuous.py`); only the last bit of a
+float32 logit may differ, where the CPU's kernels round differently for another batch
+shape.
 
 Grids of any size share one square canvas, the largest side running; it grows when a
 larger grid comes in and shrinks when the largest leaves. Padded cells are zero and a
@@ -18,6 +20,7 @@ grid model holds them at zero, so the move changes nothing a grid can see.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -71,10 +74,6 @@ class ContinuousRollout:
         self._z: tuple[torch.Tensor, torch.Tensor] | None = None
         self._side = 0
         self._incoming: list[tuple[np.ndarray, int, Any]] = []
-        self.segments_run = 0
-        """Segments computed so far, one per step."""
-        self.row_segments = 0
-        """Sequence-segments computed so far (the rows of every step, summed)."""
 
     def __len__(self) -> int:
         """Sequences running or waiting for their first segment."""
@@ -103,8 +102,6 @@ class ContinuousRollout:
         assert self._z is not None
         out = self.model.segment(*self._z, self._inputs, self._ids)
         self._steps += 1
-        self.segments_run += 1
-        self.row_segments += len(self._tags)
         stop = self._steps >= self._budgets
         if self.halt == "adaptive":
             stop |= out.q_halt_logits > out.q_continue_logits
@@ -142,20 +139,16 @@ class ContinuousRollout:
             return
         incoming, self._incoming = self._incoming, []
         model = self.model
+        tokens = [t for t, _, _ in incoming]
         if model.any_size:
-            sides = [int(tokens.shape[0]) for tokens, _, _ in incoming]
+            sides = [int(t.shape[0]) for t in tokens]
             canvas = max([*sides, self._side])
             if canvas != self._side and self._tags:
                 self._resize(canvas)
             self._side = canvas
-            grids = np.zeros((len(incoming), canvas, canvas), dtype=np.int64)
-            for grid, (tokens, _, _) in zip(grids, incoming, strict=True):
-                grid[: tokens.shape[0], : tokens.shape[1]] = tokens
-            inputs = torch.from_numpy(grids.reshape(len(incoming), -1))
         else:
             sides = [0] * len(incoming)
-            inputs = torch.from_numpy(np.stack([t for t, _, _ in incoming]).astype(np.int64))
-        inputs = model.check_inputs(inputs)
+        inputs = model.check_inputs(torch.from_numpy(stack_tokens(tokens, self._side)))
         ids = model.check_identifiers(
             torch.tensor([i for _, i, _ in incoming], dtype=torch.long), len(incoming))
         if self.max_segments is not None:
@@ -199,3 +192,14 @@ class ContinuousRollout:
         self._z = (move(self._z[0]), move(self._z[1]))
         self._side = side
 
+
+def stack_tokens(tokens: Sequence[np.ndarray], side: int = 0) -> np.ndarray:
+    """One (batch, seq_len) int64 array. Square grids are padded (0) to the largest side,
+    or to `side` if that is larger, which a model of any size ignores."""
+    if tokens[0].ndim == 1:
+        return np.stack(tokens).astype(np.int64)
+    side = max(side, *(t.shape[0] for t in tokens))
+    out = np.zeros((len(tokens), side, side), dtype=np.int64)
+    for row, grid in zip(out, tokens, strict=True):
+        row[: grid.shape[0], : grid.shape[1]] = grid
+    return out.reshape(len(tokens), side * side)

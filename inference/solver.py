@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,8 +33,6 @@ from hrm.inference.errors import DeviceError
 
 if TYPE_CHECKING:
     from hrm.model import ACTModel
-
-T = TypeVar("T")
 
 HALT_MODES = ("adaptive", "max")
 DEFAULT_BATCH_SIZE = 64
@@ -184,9 +182,8 @@ class Solver:
             if feed.failure is not None:
                 raise feed.failure
 
-    def _schedule(self, take: Callable[[float | None], Any], start_index: int, *,
-                  gather_idle: float = GATHER_IDLE_S,
-                  gather_max: float = GATHER_MAX_S) -> Iterator[Record]:
+    def _schedule(self, take: Callable[[float | None], Any],
+                  start_index: int) -> Iterator[Record]:
         """The solving loop. `take(wait)` gives the next input entry, `(index, record)`
         for one that needs no model or `(index, (puzzle, tokens))`, or `_END`; or
         `_NOTHING` when none arrives within `wait` seconds (None: as long as it takes).
@@ -216,7 +213,7 @@ class Solver:
                 elif not engine:
                     wait = None  # nothing to do but wait for input
                 else:
-                    wait = max(0.0, min(last_at + gather_idle, first_at + gather_max)
+                    wait = max(0.0, min(last_at + GATHER_IDLE_S, first_at + GATHER_MAX_S)
                                - time.monotonic())
                 entry = take(wait)
                 if entry is _NOTHING:
@@ -279,18 +276,6 @@ def recommended_attempts(task_info: Mapping[str, Any]) -> int:
 
 
 # --------------------------------------------------------------------------- scheduling
-
-
-def stack_tokens(tokens: Sequence[np.ndarray]) -> np.ndarray:
-    """One (batch, seq_len) int64 array; square grids of different sides are padded (0)
-    to the largest, which a model of any size ignores."""
-    if tokens[0].ndim == 1:
-        return np.stack(tokens).astype(np.int64)
-    side = max(t.shape[0] for t in tokens)
-    out = np.zeros((len(tokens), side, side), dtype=np.int64)
-    for row, grid in zip(out, tokens, strict=True):
-        row[: grid.shape[0], : grid.shape[1]] = grid
-    return out.reshape(len(tokens), side * side)
 
 
 @dataclass

@@ -13,7 +13,8 @@ import torch
 
 from hrm.datasets.errors import PuzzleParseError
 from hrm.datasets.tasks import Puzzle
-from hrm.inference.solver import Solver, load_solver, stack_tokens
+from hrm.inference.continuous import stack_tokens
+from hrm.inference.solver import Solver, load_solver
 from hrm_cli.tui.trace import Segment, make_segment
 
 
