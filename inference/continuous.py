@@ -142,7 +142,8 @@ class ContinuousRollout:
         tokens = [t for t, _, _ in incoming]
         if model.any_size:
             sides = [int(t.shape[0]) for t in tokens]
-            canvas = max([*sides, self._side])
+            # An emptied batch keeps its last canvas; the new grids need only their own.
+            canvas = max([*sides, self._side if self._tags else 0])
             if canvas != self._side and self._tags:
                 self._resize(canvas)
             self._side = canvas

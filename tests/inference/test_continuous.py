@@ -139,6 +139,10 @@ def test_grids_of_different_sizes_share_a_canvas_that_grows_and_shrinks():
         canvases.append(engine._side)
     # It grew for the 20x20 maze and shrank once that one was done.
     assert canvases[0] == 7 and canvases[1] == 20 and canvases[-1] < 20
+    # An emptied batch starts over at the size of what comes next.
+    engine.add(tokens[3], tag="again")  # 5x5
+    [done] = [f for _ in range(4) for f in engine.step()]
+    assert engine._side == 5 and done.predictions.shape == (25,)
     for index, grid in enumerate(tokens):
         alone = ContinuousRollout(model, capacity=1, halt="max")
         alone.add(grid, tag=index)
