@@ -24,6 +24,7 @@ from hrm.model.config import (
 )
 from hrm.model.grid import GridHRM
 from hrm.model.hrm import HRM
+from hrm.model.layers import weights_to_be_loaded
 from hrm.model.trm import TRM
 
 
@@ -59,9 +60,13 @@ def config_from_preset(architecture: str, preset: str, **fields: Any) -> ModelCo
     return get_architecture(architecture).config.from_preset(preset, **fields)
 
 
-def build_model(config: ModelConfig) -> ACTModel:
-    """A freshly initialised model for `config`."""
-    return get_architecture(config.name).model(config)
+def build_model(config: ModelConfig, *, initialise: bool = True) -> ACTModel:
+    """A model for `config`, freshly initialised; with `initialise=False` its weights are
+    left undrawn (and the random stream untouched) for a checkpoint to fill."""
+    if initialise:
+        return get_architecture(config.name).model(config)
+    with weights_to_be_loaded():
+        return get_architecture(config.name).model(config)
 
 
 __all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "Architecture", "build_model",

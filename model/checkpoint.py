@@ -106,8 +106,7 @@ def load_bundle(folder: str | Path,
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(weights_path, f"not a readable safetensors file ({exc})") from None
 
-    with torch.random.fork_rng(devices=[]):  # building must not disturb the caller's RNG
-        model = build_model(info.config)
+    model = build_model(info.config, initialise=False)
     load_state_dict_checked(model, state, weights_path)
     return model.to(device).eval(), info
 

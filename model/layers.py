@@ -7,6 +7,9 @@ layers), so one set of weights serves float32 on CPU and bfloat16 on GPU.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -17,6 +20,23 @@ from torch import nn
 RopeTables = tuple[torch.Tensor, torch.Tensor] | None
 
 
+_draw_initial_values: ContextVar[bool] = ContextVar("draw_initial_values", default=True)
+
+
+@contextmanager
+def weights_to_be_loaded() -> Iterator[None]:
+    """Build modules without drawing their initial values, left as `torch.empty` made them.
+
+    For a model whose every weight a checkpoint is about to overwrite: drawing them costs
+    about half of loading a shipped model, and far more with a large puzzle table.
+    """
+    token = _draw_initial_values.set(False)
+    try:
+        yield
+    finally:
+        _draw_initial_values.reset(token)
+
+
 def trunc_normal_(tensor: torch.Tensor, std: float = 1.0, lower: float = -2.0,
                   upper: float = 2.0) -> torch.Tensor:
     """Fill `tensor` in place from a normal truncated at [lower, upper] standard deviations.
@@ -25,6 +45,8 @@ def trunc_normal_(tensor: torch.Tensor, std: float = 1.0, lower: float = -2.0,
     scale is corrected for the variance lost by truncation (JAX/Flax's default init, which
     the original follows). Sampled by inverting the CDF, so no rejection loop is needed.
     """
+    if not _draw_initial_values.get():
+        return tensor
     with torch.no_grad():
         if std == 0:
             return tensor.zero_()

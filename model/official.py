@@ -30,6 +30,7 @@ from hrm.model.checkpoint import load_state_dict_checked
 from hrm.model.config import HRMConfig
 from hrm.model.errors import CheckpointError
 from hrm.model.hrm import HRM
+from hrm.model.layers import weights_to_be_loaded
 
 CONFIG_NAME = "all_config.yaml"
 KEY_PREFIXES = ("_orig_mod.", "model.", "inner.")
@@ -95,7 +96,7 @@ def import_official(path: str | Path, *, seq_len: int | None = None,
     except (TypeError, ValueError) as exc:
         raise CheckpointError(yaml_path, f"invalid architecture: {exc}") from None
 
-    with torch.random.fork_rng(devices=[]):  # building must not disturb the caller's RNG
+    with weights_to_be_loaded():  # every weight comes from the checkpoint
         model = HRM(config)
     load_state_dict_checked(model, state, ckpt_path)
     return model.eval()

@@ -14,6 +14,13 @@ Every step is resumable and skipped once done, so the command can be run again (
 2. training: `hrm train TASK --arch A --preset P` with the architecture's own recipe, the
    same global batch for all, and as many steps as PFLOP x 1e15 / (FLOPs of one training
    step, as `hrm.model.flops` counts it on a real step).
+   The original recipes (lr 1e-4 after a 2,000-step warm-up, batch 768) are made for runs
+   of tens of thousands of steps; a CPU budget of a few thousand steps would end inside
+   their warm-up. So every model gets the same short schedule (`--lr`, a warm-up of 5% of
+   its steps, a cosine decay to `--lr-min-ratio`, `--weight-decay`) and keeps its own
+   model-side choices (gradient, halting, cycles). A recipe's weight average (TRM's EMA,
+   decay 0.999, started from the initial weights) is shortened to a time constant of at
+   most 10% of the run, so that the initial weights do not weigh in the final model.
 3. evaluation, per bucket: `hrm eval --max-segments 16 --attempts 8`: exact accuracy after
    1/2/4/8/16 segments, with adaptive halting, and within 8 attempts as `hrm solve`.
 
@@ -154,6 +161,18 @@ def plan_steps(task: str, spec: Spec, data: Path, batch: int, pflop: float) -> d
             "parameters": build_model(config).num_parameters()}
 
 
+def schedule(task: str, spec: Spec, steps: int, args: argparse.Namespace) -> list[str]:
+    from hrm.train.recipes import recipe_for
+
+    options = ["--lr", str(args.lr), "--warmup-steps", str(max(1, round(0.05 * steps))),
+               "--lr-min-ratio", str(args.lr_min_ratio), "--weight-decay",
+               str(args.weight_decay)]
+    ema = recipe_for(task, spec.arch).ema
+    if ema:
+        options += ["--ema", f"{min(ema, 1 - 10 / steps):.4g}"]
+    return options
+
+
 def train(task: str, spec: Spec, work: Path, plan: dict, args: argparse.Namespace) -> dict:
     out = work / spec.folder
     if (out / "model" / "model.safetensors").exists():
@@ -164,7 +183,8 @@ def train(task: str, spec: Spec, work: Path, plan: dict, args: argparse.Namespac
         shutil.rmtree(out, ignore_errors=True)
         command = ["hrm", "train", task, "--data", str(work / "data"), "--arch", spec.arch,
                    "--preset", spec.preset, "--batch-size", str(args.batch), "--steps",
-                   str(plan["steps"]), "--eval-interval", "0", "--checkpoint-interval", "100",
+                   str(plan["steps"]), *schedule(task, spec, plan["steps"], args),
+                   "--eval-interval", "0", "--checkpoint-interval", "100",
                    "--device", args.device, "--seed", "0", "--out", str(out)]
     if args.time_limit:
         command += ["--time-limit", args.time_limit]
@@ -208,7 +228,10 @@ def training_rate(work: Path, spec: Spec) -> float | None:
 
 def table(task: str, results: dict) -> str:
     names = list(results["models"])
-    rows = [f"## {task}, {results['pflop']} PFLOP of training each", "",
+    schedule = (f"batch {results['batch']}, lr {results.get('lr')} with a 5% warm-up and a "
+                f"cosine decay to {results.get('lr_min_ratio')}x, weight decay "
+                f"{results.get('weight_decay')}")
+    rows = [f"## {task}, {results['pflop']} PFLOP of training each", "", schedule + ".", "",
             "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for key, label in (("parameters", "parameters"), ("flop_per_step", "GFLOP per step"),
                        ("steps", "steps"), ("samples_per_s", "training samples/s"),
@@ -257,6 +280,9 @@ def main() -> None:
     parser.add_argument("--pflop", type=float, required=True,
                         help="training FLOPs per model, in units of 1e15")
     parser.add_argument("--batch", type=int, default=64, help="global batch, for every model")
+    parser.add_argument("--lr", type=float, default=7e-4, help="peak learning rate, for all")
+    parser.add_argument("--lr-min-ratio", type=float, default=0.1)
+    parser.add_argument("--weight-decay", type=float, default=0.1)
     parser.add_argument("--held-out", type=int, default=200, help="puzzles per bucket")
     parser.add_argument("--train-count", type=int, default=None,
                         help="training puzzles to generate [sudoku 10,000; maze 20,000]")
@@ -269,7 +295,8 @@ def main() -> None:
     notes = prepare_data(args.task, args.work, args.held_out, args.train_count)
     path = args.work / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {"models": {}}
-    results.update(task=args.task, pflop=args.pflop, batch=args.batch,
+    results.update(task=args.task, pflop=args.pflop, batch=args.batch, lr=args.lr,
+                   lr_min_ratio=args.lr_min_ratio, weight_decay=args.weight_decay,
                    buckets=notes["buckets"], train=notes["train"])
     for spec in specs:
         entry = results["models"].setdefault(spec.name, {})

@@ -265,8 +265,7 @@ def load_eval_target(target: str | Path, device: torch.device | str = "cpu") -> 
             return EvalTarget(model, config.task, bundle, config.data)
         # An unfinished run: its latest checkpoint.
         reader = CheckpointReader(path / CHECKPOINT_NAME)
-        with torch.random.fork_rng(devices=[]):
-            model = build_model(config.model_config)
+        model = build_model(config.model_config, initialise=False)
         load_state_dict_checked(model, reader.tensors("model/"), reader.path)
         if config.recipe.ema > 0:  # what the run evaluates and will export
             average = WeightAverage(model, config.recipe.ema)
