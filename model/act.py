@@ -71,6 +71,9 @@ class RolloutStep:
     halted: torch.Tensor  # (batch,) bool: finished at or before this segment
     steps: torch.Tensor  # (batch,) int32: segments computed for each sequence so far
     active: torch.Tensor  # (batch,) bool: computed in this segment
+    # (batch, seq_len) float32, with `rollout(latent=True)`: how far each position's latent
+    # state z_L moved in this segment, as the root mean square over its features.
+    latent_change: torch.Tensor | None = None
 
     @property
     def predictions(self) -> torch.Tensor:
@@ -287,8 +290,8 @@ class ACTModel(nn.Module):
     # ------------------------------------------------------------------------------------
     @torch.inference_mode()
     def rollout(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor | None = None,
-                halt: HaltMode = "max",
-                max_segments: int | None = None) -> Iterator[RolloutStep]:
+                halt: HaltMode = "max", max_segments: int | None = None,
+                latent: bool = False) -> Iterator[RolloutStep]:
         """Run segments on a batch and yield a `RolloutStep` after each one.
 
         - halt="max": every sequence runs `max_segments` segments (the original's
@@ -332,8 +335,14 @@ class ACTModel(nn.Module):
         z_H, z_L = self.initial_state(size, seq_len)
         act_inputs, act_ids = inputs, puzzle_identifiers
 
+        change = torch.zeros(size, seq_len, device=device) if latent else None
+
         for segment in range(budget):
             out = self.segment(z_H, z_L, act_inputs, act_ids)
+            if change is not None:
+                change = change.clone()
+                moved = (out.z_L.float() - z_L.float()).square().mean(-1).sqrt()
+                change[active_idx] = moved[:, -seq_len:]  # a puzzle-embedding prefix first
             z_H, z_L = out.z_H, out.z_L
 
             logits = logits.clone()
@@ -351,7 +360,8 @@ class ACTModel(nn.Module):
             active = torch.zeros(size, dtype=torch.bool, device=device)
             active[active_idx] = True
 
-            yield RolloutStep(segment, logits, q_halt, q_continue, halted, steps, active)
+            yield RolloutStep(segment, logits, q_halt, q_continue, halted, steps, active,
+                              change)
 
             keep = ~stop
             if not bool(keep.any()):

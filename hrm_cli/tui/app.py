@@ -63,6 +63,7 @@ class WatchApp(App[None]):
         Binding("n", "puzzle(1)", "Puzzle", key_display="n/p"),
         Binding("p", "puzzle(-1)", "Previous puzzle", show=False),
         Binding("z", "zoom", "Zoom"),
+        Binding("v", "latent", "Latent"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -242,7 +243,7 @@ class WatchApp(App[None]):
         board.frame.border_title = f"{short_name(puzzle)} · {h}x{w}"
         error = Text(f"{puzzle.location}: {trace.error}", style="bold red") if trace.error else None
         board.show(puzzle, segment, error)
-        self.query_one("#legend", Static).update(legend(puzzle))
+        self.query_one("#legend", Static).update(legend(puzzle, board.latent))
         runner = self.runner
         state = "Loading the model…" if runner is None else ""
         budget = runner.budget_for(puzzle) if runner else None
@@ -315,6 +316,11 @@ class WatchApp(App[None]):
 
     def action_zoom(self) -> None:
         self.query_one(BoardView).cycle_zoom()
+
+    def action_latent(self) -> None:
+        board = self.query_one(BoardView)
+        board.latent = not board.latent
+        self._show()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from hrm.datasets.tasks import Puzzle
+from hrm_cli.tui.latent import latent_layouts, latent_legend
 from hrm_cli.tui.paint import (
     BAD,
     CHANGED_BG,
@@ -33,9 +34,11 @@ from hrm_cli.tui.renderers import renderer_for
 from hrm_cli.tui.trace import Segment
 
 
-def layouts(puzzle: Puzzle, segment: Segment | None) -> list[Layout]:
-    """The task's layouts, most legible first; the last is the most compact."""
-    return renderer_for(puzzle.task).layouts(puzzle, segment)
+def layouts(puzzle: Puzzle, segment: Segment | None, latent: bool = False) -> list[Layout]:
+    """The task's layouts, most legible first; the last is the most compact. `latent`
+    adds the heat map of the latent state beside each (`hrm_cli.tui.latent`)."""
+    options = renderer_for(puzzle.task).layouts(puzzle, segment)
+    return latent_layouts(options, puzzle, segment) if latent else options
 
 
 class Legend:
@@ -74,9 +77,10 @@ class Legend:
                            min(Text(self.plain).cell_len, options.max_width))
 
 
-def legend(puzzle: Puzzle) -> Legend:
+def legend(puzzle: Puzzle, latent: bool = False) -> Legend:
     """The board's marks for this task, explained: one line, or more when narrow."""
-    return Legend(renderer_for(puzzle.task).legend(puzzle))
+    items = renderer_for(puzzle.task).legend(puzzle)
+    return Legend([*items, *latent_legend()] if latent else items)
 
 
 # --------------------------------------------------------------------------- widget
@@ -85,7 +89,8 @@ def legend(puzzle: Puzzle) -> Legend:
 class BoardView(ScrollableContainer, can_focus=True):
     """Scrollable board of one puzzle at one segment, re-laid out when resized.
 
-    `zoom` None picks the first layout that fits; an index forces one (key `z`).
+    `zoom` None picks the first layout that fits; an index forces one (key `z`). `latent`
+    shows the heat map of the latent state beside the answer (key `v`).
     """
 
     DEFAULT_CSS = """
@@ -94,6 +99,7 @@ class BoardView(ScrollableContainer, can_focus=True):
     """
 
     zoom: reactive[int | None] = reactive(None)
+    latent: reactive[bool] = reactive(False)
 
     def __init__(self, frame: Widget | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -116,11 +122,15 @@ class BoardView(ScrollableContainer, can_focus=True):
 
     def cycle_zoom(self) -> str:
         """auto -> each layout -> auto; returns the new setting's name."""
-        count = len(layouts(self.puzzle, None)) if self.puzzle else 1
+        count = len(layouts(self.puzzle, None, self.latent)) if self.puzzle else 1
         self.zoom = 0 if self.zoom is None else (self.zoom + 1 if self.zoom + 1 < count else None)
         return "auto" if self.zoom is None else self.layout_name
 
     def watch_zoom(self) -> None:
+        self._draw()
+
+    def watch_latent(self) -> None:
+        self.zoom = None  # the two views have different layouts
         self._draw()
 
     def on_resize(self) -> None:
@@ -133,7 +143,7 @@ class BoardView(ScrollableContainer, can_focus=True):
         if self.message is not None:
             board.update(self.message)
             return
-        options = layouts(self.puzzle, self.segment)
+        options = layouts(self.puzzle, self.segment, self.latent)
         if self.zoom is not None:
             self.layout_name, paint = options[min(self.zoom, len(options) - 1)]
             lines = paint()

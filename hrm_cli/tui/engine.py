@@ -62,17 +62,19 @@ class Engine:
                            device=model.device)
         previous: list[Segment | None] = [None] * len(puzzles)
         for step in model.rollout(inputs, ids, halt=self.halt,
-                                   max_segments=self.max_segments):
+                                   max_segments=self.max_segments, latent=True):
             confidence, predictions = torch.softmax(step.logits.float(), dim=-1).max(dim=-1)
             confidence, predictions = confidence.cpu().numpy(), predictions.cpu().numpy()
             q_halt = torch.sigmoid(step.q_halt_logits.float()).cpu().numpy()
             q_continue = torch.sigmoid(step.q_continue_logits.float()).cpu().numpy()
             halted = step.halted.cpu().numpy()
+            assert step.latent_change is not None
+            latent = step.latent_change.cpu().numpy()
             # Rows that halted earlier are not recomputed: they get no new segment.
             for row in np.flatnonzero(step.active.cpu().numpy()):
                 segment = make_segment(self.task, puzzles[row], step.segment, predictions[row],
                                        confidence[row], q_halt[row], q_continue[row],
-                                       halted[row], previous[row])
+                                       halted[row], previous[row], latent[row])
                 previous[row] = segment
                 yield int(row), segment
 

@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static
 
 from hrm_cli.tui.act import CONTINUE_COLOUR, HALT_COLOUR
 from hrm_cli.tui.board import BAD, CHANGED_BG, CONFIDENCE, GIVEN
+from hrm_cli.tui.latent import HEAT
 
 KEYS = (
     ("← →  h l", "previous / next segment"),
@@ -22,6 +23,7 @@ KEYS = (
     ("+ -", "play faster / slower"),
     ("n p  ↑ ↓", "next / previous puzzle (arrows in the puzzle list)"),
     ("z", "zoom: auto, then each board layout"),
+    ("v", "latent view: how far each cell's latent state moved"),
     ("tab", "move focus (puzzle list, board: arrows scroll it)"),
     ("?", "this help"),
     ("q", "quit"),
@@ -45,6 +47,8 @@ def help_text() -> Table:
     board.add_row(Text.assemble(("  ", BAD)), "breaks a rule (sudoku conflict, broken maze path)")
     board.add_row(Text.assemble(("5", "underline")), "differs from the answer in the input, if any")
     board.add_row("█▓▒░ • ╳", "ARC: confidence shading, changed, differs from expected")
+    board.add_row(Text.assemble(*(("■", c) for _, c in HEAT)),
+                  "latent view: change of the latent state, rewritten → settled")
     act = Text.assemble(
         "Each segment runs the H and L modules once more; the Q head then scores ",
         ("halt", HALT_COLOUR), " and ", ("continue", CONTINUE_COLOUR),

@@ -39,6 +39,9 @@ class Segment:
     wrong: np.ndarray | None = None
     changed: np.ndarray | None = None
     mean_confidence: float | None = None  # over the cells the model has to fill
+    # How far each cell's latent state z_L moved in this segment (RMS over its features);
+    # None when the runner does not record it.
+    latent_change: np.ndarray | None = None
 
     @property
     def wants_halt(self) -> bool:
@@ -113,12 +116,13 @@ class Runner(Protocol):
 
 def make_segment(task: Task, puzzle: Puzzle, index: int, tokens: np.ndarray,
                  confidence: np.ndarray, q_halt: float, q_continue: float, halted: bool,
-                 previous: Segment | None) -> Segment:
+                 previous: Segment | None, latent_change: np.ndarray | None = None
+                 ) -> Segment:
     """A `Segment` from one sequence's predicted tokens and their probabilities.
 
-    `tokens` and `confidence` are (seq_len,) arrays over the model's square canvas; the
-    answer sits in its top-left corner for every task, so the confidence grid is the same
-    crop of the canvas.
+    `tokens`, `confidence` and `latent_change` are (seq_len,) arrays over the model's
+    square canvas; the answer sits in its top-left corner for every task, so the per-cell
+    grids are the same crop of the canvas.
     """
     answer = task.decode(tokens, puzzle)
     before = puzzle.grid if previous is None else previous.answer
@@ -140,6 +144,7 @@ def make_segment(task: Task, puzzle: Puzzle, index: int, tokens: np.ndarray,
         wrong=_differs(answer, puzzle.expected) if puzzle.expected is not None else None,
         changed=_differs(answer, before),
         mean_confidence=mean,
+        latent_change=None if latent_change is None else _crop(latent_change, answer),
     )
 
 

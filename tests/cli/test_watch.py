@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from rich.style import Style
+from textual.widgets import Static
 
 from hrm.datasets.tasks import Puzzle, get_task, task_metadata
 from hrm.model import HRM, HRMConfig, save_bundle
@@ -30,6 +32,7 @@ from hrm_cli.tui.act import ActPanel, bar_rows
 from hrm_cli.tui.app import WatchApp
 from hrm_cli.tui.board import BoardView
 from hrm_cli.tui.engine import load_engine
+from hrm_cli.tui.latent import HEAT, heat_colour
 from hrm_cli.tui.screens import ErrorScreen, HelpScreen
 from hrm_cli.tui.trace import Segment, make_segment
 from hrm_cli.watch_cmd import _read_puzzles
@@ -154,6 +157,69 @@ def test_a_30x30_maze_fits_small_and_large_terminals(models, size, layout):
         assert view.layout_name == "2 chars/cell" and "z" in view.frame.border_subtitle
 
     run(app, scenario, size)
+
+
+def board_colours(app: WatchApp) -> set[str]:
+    """The colours of the shown board's spans, as #rrggbb."""
+    text = app.query_one("#board", Static).content
+    colours = set()
+    for span in text.spans:
+        style = Style.parse(span.style) if isinstance(span.style, str) else span.style
+        for colour in (style.color, style.bgcolor):
+            if colour is not None and colour.triplet is not None:
+                colours.add(colour.triplet.hex)
+    return colours
+
+
+def test_the_latent_view_shows_how_far_each_cell_moved(models):
+    app = make_app("sudoku", "sudoku.txt", models["sudoku"])
+
+    async def scenario(pilot) -> None:
+        await settle(pilot)
+        view = app.query_one(BoardView)
+        plain_layout = view.layout_name
+        await pilot.press("v")
+        assert view.latent and view.layout_name.endswith(" + latent")
+        assert "latent change" in board_text(app)
+        assert "latent moving" in app.query_one("#legend", Static).content.plain
+        shown = {}
+        for key in ("home", "end"):
+            await pilot.press(key)
+            change = app.shown_segment.latent_change
+            assert change is not None and change.shape == (9, 9)
+            expected = {heat_colour(float(v)) for v in change.flat}
+            assert expected <= board_colours(app)
+            shown[key] = change
+        # The first segment moves the latent state from its initial value everywhere;
+        # a random model's later segments move it by other amounts.
+        assert shown["home"].min() > 0 and not np.allclose(shown["home"], shown["end"])
+        await pilot.press("v")
+        assert not view.latent and view.layout_name == plain_layout
+        assert "latent change" not in board_text(app)
+        assert "latent moving" not in app.query_one("#legend", Static).content.plain
+
+    run(app, scenario)
+
+
+def test_the_latent_view_of_a_30x30_maze_fits_80x24(models):
+    app = make_app("maze", "maze.txt", models["maze"])
+
+    async def scenario(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("v")
+        view = app.query_one(BoardView)
+        board = app.query_one("#board")
+        assert view.layout_name.endswith("latent") or view.layout_name == "latent only"
+        assert board.size.width <= view.size.width and board.size.height <= view.size.height
+
+    run(app, scenario)
+
+
+def test_heat_colours_go_from_rewritten_to_settled():
+    # One value in each half-decade band, from a rewritten cell (1) to a settled one.
+    changes = [1.0, 0.18, 0.056, 0.018, 0.0056, 0.0018, 0.00056]
+    assert [heat_colour(v) for v in changes] == [colour for _, colour in HEAT]
+    assert heat_colour(0.0) == HEAT[-1][1] and heat_colour(0.3) == HEAT[0][1]
 
 
 # --------------------------------------------------------------------------- keys

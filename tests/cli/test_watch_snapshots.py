@@ -60,12 +60,16 @@ class ScriptedRunner:
             previous = None
             for k in range(self.budget):
                 answer, confidence = self._guess(puzzle, target, k)
+                # The latent state settles by half a decade per segment, slower where the
+                # answer is still wrong.
+                latent = np.where(answer != target, 10 ** (-0.25 * k), 0.5 * 10 ** (-0.5 * k))
                 q_halt = _sigmoid(k - self.halt_after + 0.5)
                 q_continue = _sigmoid(self.halt_after - k - 0.5)
                 stop = k + 1 == self.budget or (self.halt == "adaptive" and q_halt > q_continue)
                 previous = make_segment(task, puzzle, k, self._tokens(puzzle, answer),
                                         self._canvas(confidence, puzzle), q_halt, q_continue,
-                                        stop, previous)
+                                        stop, previous,
+                                        self._canvas(latent.astype(np.float32), puzzle))
                 yield row, previous
                 if stop:
                     break
@@ -165,6 +169,12 @@ def test_maze_wide_terminal(snap_compare):
 def test_arc(snap_compare):
     app = make_app("arc", "arc-task.json")
     assert snap_compare(app, press=["home", "right"], run_before=settle)
+
+
+def test_maze_latent_view(snap_compare):
+    # `v`: the answer beside the heat map of the latent state, wrong cells still moving.
+    app = make_app("maze", "maze-9x9-lines.txt")
+    assert snap_compare(app, press=["home", "right", "v"], run_before=settle)
 
 
 def test_help_screen(snap_compare):

@@ -133,3 +133,48 @@ def test_compile_helper_keeps_outputs_and_parameter_names():
     got = list(model.rollout(batch["inputs"], batch["puzzle_identifiers"]))[-1]
     assert torch.allclose(got.logits, expected.logits, atol=1e-6)
     assert list(model.state_dict()) == names
+
+
+def _staggered_model(arch: str, inputs: torch.Tensor, ids: torch.Tensor):
+    """A tiny `arch` model whose random halting head stops the rows at different segments
+    (the first of a few seeds that does)."""
+    from hrm.model.architectures import build_model, config_from_preset
+
+    for seed in range(10):
+        torch.manual_seed(seed)
+        config = config_from_preset(arch, "tiny", vocab_size=11, seq_len=81,
+                                    num_puzzle_identifiers=5)
+        model = build_model(config).eval()
+        with torch.no_grad():
+            model.q_head.weight.normal_(0, 0.5 if arch != "grid-hrm" else 20.0)
+            model.q_head.bias.normal_()
+        last = list(model.rollout(inputs, ids, halt="adaptive", max_segments=6))[-1]
+        if len(set(last.steps.tolist())) > 1:
+            return model
+    raise AssertionError(f"no seed staggers {arch}'s halting")
+
+
+@pytest.mark.parametrize("arch", ["hrm", "trm", "grid-hrm"])
+def test_latent_change_is_how_far_each_positions_z_L_moved(arch):
+    batch = random_batch(tiny_model().config, 6, seed=1)
+    inputs, ids = batch["inputs"], batch["puzzle_identifiers"]
+    model = _staggered_model(arch, inputs, ids)
+    steps = list(model.rollout(inputs, ids, halt="adaptive", max_segments=6, latent=True))
+
+    with torch.inference_mode():
+        z_H, z_L = model.initial_state(6, 81)
+        expected = []
+        for _ in steps:
+            out = model.segment(z_H, z_L, inputs, ids)
+            moved = (out.z_L - z_L).square().mean(-1).sqrt()
+            expected.append(moved[:, moved.shape[1] - 81:])  # past any puzzle-embedding prefix
+            z_H, z_L = out.z_H, out.z_L
+    for step in steps:
+        assert step.latent_change is not None and step.latent_change.shape == (6, 81)
+        for row in range(6):
+            # A row reports its own segment while it runs, its last one after it stops.
+            last = min(step.segment, int(step.steps[row]) - 1)
+            torch.testing.assert_close(step.latent_change[row], expected[last][row],
+                                       atol=1e-5, rtol=1e-4)
+    assert float(steps[0].latent_change.min()) > 0
+    assert all(s.latent_change is None for s in model.rollout(inputs, ids, max_segments=2))
