@@ -141,7 +141,8 @@ def read_maze_csv(path: Path) -> CsvPuzzles:
     side = math.isqrt(cells)
     if side * side != cells or side > maze.MAX_SIZE:
         raise PuzzleParseError(
-            f"question has {cells} characters: not a square maze up to 30x30", str(path), lines[0]
+            f"question has {cells} characters: not a square maze up to "
+            f"{maze.MAX_SIZE}x{maze.MAX_SIZE}", str(path), lines[0]
         )
     table = np.full(256, 255, dtype=np.uint8)
     for code, ch in enumerate(maze.CHARSET):

@@ -37,7 +37,8 @@ Examples:
               help="Global evaluation batch.")
 @click.option("--max-segments", type=POSITIVE,
               help="Segment budget; more than in training scales inference time "
-                   "[the trained halt_max_steps].")
+                   "[the trained halt_max_steps; for a grid model, more on grids larger "
+                   "than its training canvas, as hrm solve gives them].")
 @click.option("--dtype", type=click.Choice(FORWARD_DTYPES),
               help="Activation dtype [the model's own: auto = bfloat16 on GPUs, float32 on "
                    "the CPU].")

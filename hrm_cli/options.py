@@ -84,8 +84,9 @@ def puzzle_model_options(function: F) -> F:
             "--max-segments",
             type=click.IntRange(min=1),
             default=None,
-            help="Segment budget per puzzle [default: the model's trained maximum]; "
-            "more than trained is allowed (inference-time scaling).",
+            help="Segment budget per puzzle [default: the model's trained maximum, more "
+            "for a maze larger than a grid model's training canvas]; more than trained is "
+            "allowed (inference-time scaling).",
         ),
         click.option(
             "--dtype",

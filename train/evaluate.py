@@ -106,7 +106,9 @@ def evaluate(model: ACTModel, loader: EvalLoader, *, max_segments: int | None = 
              progress: Callable[[int, int], None] | None = None) -> EvalResult | None:
     """Evaluate `model` on every example of `loader`'s split; the result on rank 0 only.
 
-    `max_segments` defaults to the trained `halt_max_steps`. For a task that votes over
+    `max_segments` defaults to what `hrm solve` gives the split's grids: the trained
+    `halt_max_steps`, more for a grid model on grids larger than it trained on (its
+    `default_segments` for the split's canvas). For a task that votes over
     variants (ARC), pass the dataset's `identifiers` to get pass@k. `progress(done, total)`
     is called per batch.
     Every rank must call this (it ends with collectives).
@@ -115,7 +117,8 @@ def evaluate(model: ACTModel, loader: EvalLoader, *, max_segments: int | None = 
     was_training = model.training
     model.eval()
     device = model.device
-    budget = model.config.halt_max_steps if max_segments is None else int(max_segments)
+    budget = (model.default_segments(loader.metadata.seq_len) if max_segments is None
+              else int(max_segments))
     if budget < 1:
         raise ValueError(f"max_segments must be at least 1, got {budget}")
     # float64 sums: [examples, exact per segment (budget), token per segment (budget),

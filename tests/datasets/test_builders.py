@@ -1,5 +1,6 @@
 import filecmp
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,6 +129,21 @@ def test_bad_csv_names_the_line(tmp_path, content, line, fragment):
         build_from_csv("maze", {"train": path}, tmp_path / "out")
     assert info.value.line == line and fragment in info.value.message
     assert not (tmp_path / "out").exists()
+
+
+def test_maze_csv_sizes_up_to_the_readers_limit(tmp_path):
+    def csv_of(side: int) -> Path:
+        question = "S" + " " * (side * side - 2) + "G"
+        path = tmp_path / f"m{side}.csv"
+        path.write_text(f"source,question,answer,rating\nx,{question},{question},0\n")
+        return path
+
+    built = build_from_csv("maze", {"train": csv_of(maze.MAX_SIZE)}, tmp_path / "ok")
+    assert load_split(built, "train").metadata.seq_len == maze.MAX_SIZE**2
+    with pytest.raises(PuzzleParseError) as info:
+        build_from_csv("maze", {"train": csv_of(maze.MAX_SIZE + 1)}, tmp_path / "out")
+    assert info.value.line == 2
+    assert f"not a square maze up to {maze.MAX_SIZE}x{maze.MAX_SIZE}" in info.value.message
 
 
 def test_detect_task(official_datasets, tmp_path):

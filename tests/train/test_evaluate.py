@@ -261,3 +261,26 @@ def test_mazes_score_any_shortest_path_not_only_the_labelled_one():
     rows = torch.tensor([True, True, True, False])  # the last is padding
     found = _other_answers(get_task("maze"), inputs, labels, tokens(answers), rows)
     assert found.tolist() == [True, False, False, False]
+
+
+def test_a_grid_model_gets_the_budget_hrm_solve_gives_larger_grids(tmp_path):
+    from hrm.datasets import maze, maze_kinds
+    from hrm.model.grid import GridHRM, GridHRMConfig
+
+    torch.manual_seed(0)
+    model = GridHRM(GridHRMConfig.from_preset("tiny", vocab_size=6, seq_len=64)).eval()
+    pairs = [maze_kinds.make("walls", 16, 16, seed=0, index=i) for i in range(3)]
+    inputs = np.stack([p.reshape(-1) + 1 for p, _ in pairs]).astype(np.uint8)
+    labels = np.stack([a.reshape(-1) + 1 for _, a in pairs]).astype(np.uint8)
+    n = len(inputs)
+    puzzle_set = PuzzleSet(inputs, labels, np.zeros(n, np.int32),
+                           np.arange(n + 1, dtype=np.int32), np.arange(n + 1, dtype=np.int32))
+    metadata = DatasetMetadata(0, 0, 0, maze.VOCAB_SIZE, 256, 1, n, 1.0)
+    write_dataset(tmp_path / "data", {"test": (metadata, {"all": puzzle_set})}, ["<blank>"])
+
+    result = evaluate(model, EvalLoader(tmp_path / "data", 4))
+    # 4 segments on its 8x8 canvas, twice as many on 16x16 grids: what solve gives them.
+    budget = model.default_budgets(torch.from_numpy(inputs.astype(np.int64)))
+    assert result.max_segments == 8 and budget.tolist() == [8] * n
+    assert sorted(result.by_segments) == [1, 2, 4, 8]
+    assert evaluate(model, EvalLoader(tmp_path / "data", 4), max_segments=3).max_segments == 3
