@@ -25,7 +25,7 @@ GRADIENTS = ("one-step", "last-cycle", "full")
 HALTINGS = ("q-learning", "halt-only")
 TRM_MIXERS = ("attention", "mlp")
 TRM_POS_ENCODINGS = ("rope", "learned", "none")
-GRID_MIXERS = ("conv3", "dwconv3")
+GRID_MIXERS = ("conv3", "dwconv3", "natt3")
 
 C = TypeVar("C", bound="ModelConfig")
 _FLOAT = (int, float)
@@ -421,9 +421,17 @@ class GridHRMConfig(ModelConfig):
     """Channels of the state at every cell."""
     expansion: float = 2.0
     """SwiGLU inner size = round(expansion * hidden * 2/3), rounded up to a multiple of 32."""
-    mixer: str = "conv3"
+    mixer: str = field(default="conv3", metadata={
+        "help": "How a block mixes positions. grid-hrm: a cell with its 3x3 "
+                "neighbourhood, by a full convolution (conv3), a depthwise one (dwconv3) or "
+                "attention with a bias per relative offset (natt3); trm: attention or mlp "
+                "(= trm-mlp).", "choices": (*TRM_MIXERS, *GRID_MIXERS)})
     """How a block mixes neighbouring cells: "conv3", a full 3x3 convolution;
-    "dwconv3", a depthwise 3x3 convolution (cheaper; channels mix in the MLP only)."""
+    "dwconv3", a depthwise 3x3 convolution (cheaper; channels mix in the MLP only);
+    "natt3", attention over each cell's 3x3 neighbourhood with a learned bias per head for
+    each of the 9 relative 2D offsets."""
+    num_heads: int = 4
+    """Attention heads of the "natt3" mixer (head_dim = hidden_size // num_heads)."""
     H_layers: int = 2
     """Blocks in the slow module H."""
     L_layers: int = 2
@@ -451,6 +459,9 @@ class GridHRMConfig(ModelConfig):
             raise ValueError(f"mixer must be one of {GRID_MIXERS}, got {self.mixer!r}")
         if math.isqrt(self.seq_len) ** 2 != self.seq_len:
             raise ValueError(f"seq_len must be a square number of cells, got {self.seq_len}")
+        if self.num_heads < 1 or self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} must be a multiple of "
+                             f"num_heads {self.num_heads}")
 
     @property
     def mlp_inner_size(self) -> int:

@@ -54,17 +54,65 @@ class GridMixer(nn.Module):
         return out.permute(0, 2, 3, 1).reshape(batch, cells, hidden)
 
 
+class NeighbourhoodAttention(nn.Module):
+    """Attention of each cell over its 3x3 neighbourhood (itself included), on
+    (batch, cells, channels) states. Position enters only as a learned bias per head for
+    each of the 9 relative offsets, so the weights fit grids of any size. Neighbours
+    outside the grid (padding, or beyond the border) get no weight.
+
+    The 9 neighbour products are element-wise, so `hrm.model.flops` counts only the
+    projections: about 5% of the block's multiply-adds go uncounted."""
+
+    def __init__(self, hidden_size: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = hidden_size // num_heads
+        self.qkv = CastedLinear(hidden_size, 3 * hidden_size, bias=False)
+        self.o_proj = CastedLinear(hidden_size, hidden_size, bias=False)
+        self.offset_bias = nn.Parameter(torch.zeros(num_heads, 9))
+
+    def forward(self, x: torch.Tensor, side: int, mask: torch.Tensor) -> torch.Tensor:
+        batch, cells, hidden = x.shape
+        heads, dim = self.num_heads, self.head_dim
+        q, k, v = self.qkv(x).view(batch, side, side, 3 * hidden).chunk(3, dim=-1)
+        q = q.reshape(batch, side, side, heads, dim) * dim**-0.5
+        # Each neighbour is a shifted view of the zero-padded grid: 9 strided views rather
+        # than a 9x unfolded copy of k and v (5x faster on a CPU, the same numbers).
+        k, v = F.pad(k, (0, 0, 1, 1, 1, 1)), F.pad(v, (0, 0, 1, 1, 1, 1))
+        inside = F.pad(mask.view(batch, side, side), (1, 1, 1, 1)) > 0
+        offsets = [(dy, dx) for dy in range(3) for dx in range(3)]  # (-1, -1) first
+        scores = torch.stack(
+            [(q * k[:, dy:dy + side, dx:dx + side].reshape(batch, side, side, heads, dim)
+              ).sum(-1) for dy, dx in offsets], dim=-1).float()  # (batch, s, s, heads, 9)
+        scores = scores + self.offset_bias.float()
+        neighbour_inside = torch.stack([inside[:, dy:dy + side, dx:dx + side]
+                                        for dy, dx in offsets], dim=-1)
+        # The lowest float rather than -inf: a padded cell with no neighbour inside still
+        # gets finite weights (its output is masked to zero anyway).
+        scores = scores.masked_fill(~neighbour_inside[:, :, :, None, :],
+                                    torch.finfo(scores.dtype).min)
+        weights = torch.softmax(scores, dim=-1).to(v.dtype)
+        out = sum(weights[..., i, None]
+                  * v[:, dy:dy + side, dx:dx + side].reshape(batch, side, side, heads, dim)
+                  for i, (dy, dx) in enumerate(offsets))
+        return self.o_proj(out.reshape(batch, cells, hidden))
+
+
 class GridBlock(nn.Module):
     """Post-norm block: x = norm(x + mix(x)); x = norm(x + mlp(x)); cells outside stay 0."""
 
     def __init__(self, config: GridHRMConfig):
         super().__init__()
-        self.mixer = GridMixer(config.hidden_size, depthwise=config.mixer == "dwconv3")
+        self.attention = config.mixer == "natt3"
+        self.mixer = (NeighbourhoodAttention(config.hidden_size, config.num_heads)
+                      if self.attention else
+                      GridMixer(config.hidden_size, depthwise=config.mixer == "dwconv3"))
         self.mlp = SwiGLU(config.hidden_size, config.mlp_inner_size)
         self.eps = config.rms_norm_eps
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, side: int) -> torch.Tensor:
-        x = rms_norm(x + self.mixer(x, side), self.eps) * mask
+        mixed = self.mixer(x, side, mask) if self.attention else self.mixer(x, side)
+        x = rms_norm(x + mixed, self.eps) * mask
         return rms_norm(x + self.mlp(x), self.eps) * mask
 
 

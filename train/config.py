@@ -216,6 +216,9 @@ def build_config(task: str, data: str | Path, out: str | Path, *, preset: str | 
         else:
             overrides = dict(architecture or {})
             arch = config_class(overrides.pop("name", DEFAULT_ARCHITECTURE))
+            foreign = sorted(set(overrides) - {f.name for f in fields(arch)})
+            if foreign:
+                raise ValueError(f"{arch.name} has no setting {', '.join(foreign)}")
             preset = preset or next(iter(arch.presets))
             model = arch.from_preset(preset, **{
                 **overrides,

@@ -244,6 +244,9 @@ def user_error_cases(data: Path, tmp_path: Path) -> list[tuple[list, str]]:
         (["train", "--resume", existing], "config.json: missing"),
         (["train", "sudoku", "--data", data, "--hidden-size", "30", "--num-heads", "4"],
          "not a multiple of num_heads"),
+        (["train", "sudoku", "--data", data, "--mixer", "natt3"], "hrm has no setting mixer"),
+        (["train", "sudoku", "--data", data, "--arch", "trm", "--mixer", "conv3"],
+         "mixer must be one of ('attention', 'mlp')"),
         (["eval", existing, "--data", data], "neither a run folder nor a model bundle"),
     ]
     if not torch.cuda.is_available():
@@ -422,3 +425,17 @@ def test_halt_only_trains_without_a_continue_loss_and_can_follow_a_q_learning_ru
         assert bundle["architecture"]["halting"] == "halt-only"
     q_rows = [json.loads(line) for line in (source / "metrics.jsonl").read_text().splitlines()]
     assert all(r["q_continue_loss"] > 0 for r in q_rows)
+
+
+def test_a_grid_mixer_is_chosen_with_mixer(tmp_path, capsys):
+    out = tmp_path / "natt"
+    code, _, err = run(["train", "maze", "--data", maze_dataset(5, 8, 4), "--arch", "grid-hrm",
+                        "--preset", "tiny", "--mixer", "natt3", "--num-heads", "2", "--steps",
+                        "2", "--batch-size", "4", "--eval-interval", "0", "--out", out, "-q"],
+                       capsys)
+    assert code == 0, err
+    architecture = json.loads((out / "model" / "config.json").read_text())["architecture"]
+    assert (architecture["name"], architecture["mixer"], architecture["num_heads"]) == \
+        ("grid-hrm", "natt3", 2)
+    weights = load_file(str(out / "model" / "model.safetensors"))
+    assert any(name.endswith("offset_bias") for name in weights)

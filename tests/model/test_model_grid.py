@@ -16,6 +16,7 @@ from hrm.model.architectures import (
     config_from_dict,
     config_from_preset,
 )
+from hrm.model.config import GRID_MIXERS
 from hrm.model.grid import GridHRM, GridHRMConfig
 
 
@@ -40,7 +41,7 @@ def last_step(model: GridHRM, inputs: torch.Tensor, segments: int = 3):
     return step
 
 
-@pytest.mark.parametrize("mixer", ["conv3", "dwconv3"])
+@pytest.mark.parametrize("mixer", GRID_MIXERS)
 def test_padding_does_not_change_the_answer(mixer):
     model = grid_model(mixer=mixer)
     puzzle, _ = maze_kinds.make("walls", 7, 5, seed=0, index=0)
@@ -62,8 +63,9 @@ def test_one_model_runs_any_square_size_and_refuses_others():
         next(model.rollout(torch.ones(1, 10, dtype=torch.long)))
 
 
-def test_information_travels_one_cell_per_block():
-    model = grid_model()
+@pytest.mark.parametrize("mixer", GRID_MIXERS)
+def test_information_travels_one_cell_per_block(mixer):
+    model = grid_model(mixer=mixer)
     cfg = model.config
     reach = cfg.cells_per_segment  # H_cycles * (L_cycles * L_layers + H_layers)
     side = 2 * reach + 3
@@ -89,11 +91,12 @@ def test_architecture_table_builds_and_names_every_model(tmp_path):
     with pytest.raises(ValueError, match="unknown architecture 'hrm-v9'"):
         config_from_dict({**unnamed, "name": "hrm-v9"})
     with pytest.raises(ValueError, match="unknown config field"):
-        config_from_dict({**grid.to_dict(), "num_heads": 2})
+        config_from_dict({**grid.to_dict(), "num_key_value_heads": 2})
 
 
-def test_grid_bundle_round_trip(tmp_path):
-    model = grid_model(seed=3)
+@pytest.mark.parametrize("mixer", GRID_MIXERS)
+def test_grid_bundle_round_trip(tmp_path, mixer):
+    model = grid_model(seed=3, mixer=mixer)
     folder = save_bundle(model, tmp_path / "grid", task={"name": "maze"})
     assert json.loads((folder / "config.json").read_text())["architecture"]["name"] == "grid-hrm"
     loaded, info = load_bundle(folder)
@@ -155,3 +158,49 @@ def test_trained_on_small_mazes_it_finds_paths_in_larger_ones():
     precision, recall = path_precision_recall(model, test_inputs, test_labels, 11)
     assert precision > 1.25 * float(on_path) and recall > 0.5, (precision, recall, on_path)
     assert not (before[0] > 1.25 * float(on_path) and before[1] > 0.5)  # untrained fails
+
+
+def test_neighbourhood_attention_matches_the_definition():
+    from hrm.model.grid import NeighbourhoodAttention
+
+    torch.manual_seed(0)
+    side, hidden, heads = 5, 8, 2
+    attention = NeighbourhoodAttention(hidden, heads)
+    with torch.no_grad():
+        attention.offset_bias.normal_()
+    x = torch.randn(2, side * side, hidden)
+    mask = torch.ones(2, side, side, 1)
+    mask[1, 3:, :] = 0  # the second grid is 3x5, padded to 5x5
+    mask[1, :, 4:] = 0
+    mask = mask.view(2, side * side, 1)
+    got = attention(x, side, mask)
+
+    # Written out cell by cell: softmax over the neighbours inside the grid of
+    # q.k / sqrt(d) + the bias of the offset (dy, dx), numbered row by row from (-1, -1).
+    q, k, v = attention.qkv(x).chunk(3, dim=-1)
+    dim = hidden // heads
+    inside = mask.view(2, side, side) > 0
+    expected = torch.zeros(2, side * side, hidden)
+    for b in range(2):
+        for r in range(side):
+            for c in range(side):
+                cell = r * side + c
+                for h in range(heads):
+                    part = slice(h * dim, (h + 1) * dim)
+                    scores, values = [], []
+                    for dy in (-1, 0, 1):
+                        for dx in (-1, 0, 1):
+                            rr, cc = r + dy, c + dx
+                            if not (0 <= rr < side and 0 <= cc < side and inside[b, rr, cc]):
+                                continue
+                            other = rr * side + cc
+                            bias = attention.offset_bias[h, (dy + 1) * 3 + dx + 1]
+                            scores.append(q[b, cell, part] @ k[b, other, part] / dim**0.5 + bias)
+                            values.append(v[b, other, part])
+                    if scores:
+                        weights = torch.softmax(torch.stack(scores), dim=0)
+                        expected[b, cell, part] = weights @ torch.stack(values)
+    expected = attention.o_proj(expected)
+    inside_cells = mask.view(2, -1) > 0
+    torch.testing.assert_close(got[inside_cells], expected[inside_cells], atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(got).all()  # padded cells with no neighbour inside stay finite
