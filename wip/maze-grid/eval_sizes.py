@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hrm.datasets import maze
 from hrm.datasets.tasks import Puzzle, get_task
 from hrm.inference.solver import Solver
 from hrm.model import load_bundle
@@ -70,7 +71,12 @@ def main() -> None:
                    "one_rollout": sum(r.solved for r in first),
                    "attempts": sum(r.solved for r in more),
                    "mean_segments": float(np.mean([r.segments for r in first])),
-                   "seconds_per_maze": seconds}
+                   "seconds_per_maze": seconds,
+                   # per maze: path cells, solved in one rollout, within the attempts,
+                   # segments of the first rollout (for tables by path length)
+                   "mazes": [[int((p.expected == maze.PATH).sum()), bool(a.solved),
+                              bool(b.solved), int(a.segments)]
+                             for p, a, b in zip(puzzles, first, more, strict=True)]}
             rows.append(row)
             print(f"{kind:9} {size:3}x{size:<3} one {row['one_rollout']:3}/{row['n']}  "
                   f"within {args.attempts}: {row['attempts']:3}/{row['n']}  "
