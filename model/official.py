@@ -26,11 +26,11 @@ from typing import Any
 
 import torch
 
+from hrm.model.architectures import build_model
 from hrm.model.checkpoint import load_state_dict_checked
 from hrm.model.config import HRMConfig
 from hrm.model.errors import CheckpointError
 from hrm.model.hrm import HRM
-from hrm.model.layers import weights_to_be_loaded
 
 CONFIG_NAME = "all_config.yaml"
 KEY_PREFIXES = ("_orig_mod.", "model.", "inner.")
@@ -96,8 +96,7 @@ def import_official(path: str | Path, *, seq_len: int | None = None,
     except (TypeError, ValueError) as exc:
         raise CheckpointError(yaml_path, f"invalid architecture: {exc}") from None
 
-    with weights_to_be_loaded():  # every weight comes from the checkpoint
-        model = HRM(config)
+    model = build_model(config, initialise=False)  # every weight comes from the checkpoint
     load_state_dict_checked(model, state, ckpt_path)
     return model.eval()
 
