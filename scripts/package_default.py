@@ -8,6 +8,9 @@ an `hrm eval --format json` report.
     python scripts/package_default.py RUN_DIR sudoku --data-notes data-notes.json \\
         --eval rating-0=eval-r0.json --eval rating-1-9=eval-r1.json
 
+`--metrics NAME=FILE` keeps any other JSON table of results (for example a maze model's
+accuracy by maze size) as `metrics.NAME`.
+
 `--data-notes` is a JSON object written by hand: the generator commands, seeds, rating
 ranges, counts and augmentations of the training and test data (its `description`, if any,
 becomes the model's one-line description in `hrm models list`). The bundle is written to
@@ -43,6 +46,20 @@ def held_out_metrics(evals: list[str]) -> dict[str, dict]:
     return metrics
 
 
+def extra_metrics(specs: list[str]) -> dict[str, object]:
+    """{name: the JSON document} for each NAME=FILE."""
+    tables = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name:
+            sys.exit(f"--metrics {spec!r}: expected NAME=FILE")
+        try:
+            tables[name] = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            sys.exit(f"--metrics {spec!r}: {error}")
+    return tables
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a finished `hrm train` run folder, or its "
@@ -52,6 +69,8 @@ def main() -> None:
                         help="JSON describing the training and test data (commands, seeds)")
     parser.add_argument("--eval", action="append", default=[], metavar="NAME=FILE",
                         help="an `hrm eval --format json` report on held-out puzzles")
+    parser.add_argument("--metrics", action="append", default=[], metavar="NAME=FILE",
+                        help="another JSON table of held-out results, kept as metrics.NAME")
     parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16"],
                         help="the activation dtype to ship (the run's own by default)")
     parser.add_argument("--max-segments", type=int,
@@ -86,6 +105,10 @@ def main() -> None:
         "description", "trained with hrm train"))
     config["metrics"] = {"final_eval": config.get("metrics"),
                          "held_out": held_out_metrics(args.eval)}
+    for name, table in extra_metrics(args.metrics).items():
+        if name in config["metrics"]:
+            sys.exit(f"--metrics {name}=...: that name is taken")
+        config["metrics"][name] = table
 
     target = args.defaults_dir / args.task
     staging = target.with_name(f".{args.task}.staging")

@@ -105,3 +105,22 @@ def test_refuses_without_results_or_for_another_task(trained, tmp_path):
                    "--defaults-dir", str(tmp_path))
     assert done.returncode != 0 and "a sudoku model, not maze" in done.stderr
     assert not (tmp_path / "maze").exists()
+
+
+def test_other_result_tables_are_kept_under_their_names(trained, tmp_path):
+    run, report = trained
+    notes = tmp_path / "notes.json"
+    notes.write_text("{}")
+    sizes = tmp_path / "sizes.json"
+    sizes.write_text(json.dumps({"rows": [{"size": 30, "one_rollout": 5, "n": 25}]}))
+    done = package(str(run), "sudoku", "--data-notes", str(notes), "--eval",
+                   f"held-out={report}", "--metrics", f"by_size={sizes}",
+                   "--defaults-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    config = json.loads((tmp_path / "sudoku" / "config.json").read_text())
+    assert config["metrics"]["by_size"] == {"rows": [{"size": 30, "one_rollout": 5, "n": 25}]}
+    for bad, says in ((f"held_out={sizes}", "that name is taken"),
+                      (f"broken={tmp_path / 'missing.json'}", "missing.json")):
+        done = package(str(run), "sudoku", "--data-notes", str(notes), "--eval",
+                       f"held-out={report}", "--metrics", bad, "--defaults-dir", str(tmp_path))
+        assert done.returncode != 0 and says in done.stderr

@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--attempts", type=int, default=8)
     parser.add_argument("--max-segments", type=int, default=None)
+    parser.add_argument("--halt", choices=["adaptive", "max"], default="adaptive")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -60,12 +61,12 @@ def main() -> None:
                        for i, (p, a) in enumerate(zip(data["puzzles"][: args.limit],
                                                       data["answers"][: args.limit],
                                                       strict=True))]
-            one = Solver(model, task, halt="adaptive", max_segments=args.max_segments,
+            one = Solver(model, task, halt=args.halt, max_segments=args.max_segments,
                          batch_size=32)
             started = time.perf_counter()
             first = one.solve(puzzles)
             seconds = (time.perf_counter() - started) / len(puzzles)
-            more = Solver(model, task, halt="adaptive", max_segments=args.max_segments,
+            more = Solver(model, task, halt=args.halt, max_segments=args.max_segments,
                           batch_size=32, attempts=args.attempts).solve(puzzles)
             row = {"kind": kind, "size": size, "n": len(puzzles),
                    "one_rollout": sum(r.solved for r in first),
