@@ -226,6 +226,24 @@ def training_rate(work: Path, spec: Spec) -> float | None:
     return rates[len(rates) // 2] if rates else None
 
 
+def training_curve(work: Path, spec: Spec, steps: int) -> list[float | None]:
+    """Exact accuracy of the training batches' halted samples around 25/50/75/100% of the
+    steps (the logged windows of the last 5% before each point): where a model leaves the
+    trivial answer, without evaluating checkpoints that no longer exist."""
+    path = work / spec.folder / "metrics.jsonl"
+    if not path.exists():
+        return []
+    logged = [json.loads(line) for line in path.read_text().splitlines() if line]
+    curve: list[float | None] = []
+    for quarter in (0.25, 0.5, 0.75, 1.0):
+        end = quarter * steps
+        window = [m["exact_accuracy"] for m in logged
+                  if end - 0.05 * steps < m["step"] <= end
+                  and m.get("exact_accuracy") is not None]
+        curve.append(sum(window) / len(window) if window else None)
+    return curve
+
+
 def table(task: str, results: dict) -> str:
     names = list(results["models"])
     schedule = (f"batch {results['batch']}, lr {results.get('lr')} with a 5% warm-up and a "
@@ -250,6 +268,12 @@ def table(task: str, results: dict) -> str:
             else:
                 cells.append(f"{value:.1f}")
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    curves = [results["models"][name].get("curve") or [] for name in names]
+    if any(curves):
+        cells = [" / ".join("-" if v is None else f"{v:.0%}" for v in curve) or "-"
+                 for curve in curves]
+        rows.append("| training exact at 25 / 50 / 75 / 100% of steps | " + " | ".join(cells)
+                    + " |")
     for bucket, info in results["buckets"].items():
         rows.append(f"| **{bucket}** ({info['count']} puzzles) | " + " | " * len(names))
         for key, label in [*((f"exact_{s}", f"{s} segments") for s in SEGMENTS),
@@ -303,6 +327,7 @@ def main() -> None:
         entry.update(plan_steps(args.task, spec, args.work / "data", args.batch, args.pflop))
         entry.update(train(args.task, spec, args.work, entry, args))
         entry["samples_per_s"] = training_rate(args.work, spec)
+        entry["curve"] = training_curve(args.work, spec, entry["steps"])
         entry["eval"] = evaluate(spec, args.work, notes, args.device)
         path.write_text(json.dumps(results, indent=1))
         (args.work / "results.md").write_text(table(args.task, results))

@@ -41,7 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("model", type=Path)
     parser.add_argument("held_out", type=Path)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[9, 15, 20, 30, 40, 60])
+    parser.add_argument("--sizes", nargs="*", default=["9", "15", "20", "30", "40", "60"],
+                        help="held-out set names: a side, or 30-any (any path length)")
     parser.add_argument("--kinds", nargs="*", default=["walls", "corridors"])
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--attempts", type=int, default=8)
@@ -68,7 +69,8 @@ def main() -> None:
             seconds = (time.perf_counter() - started) / len(puzzles)
             more = Solver(model, task, halt=args.halt, max_segments=args.max_segments,
                           batch_size=32, attempts=args.attempts).solve(puzzles)
-            row = {"kind": kind, "size": size, "n": len(puzzles),
+            row = {"kind": kind, "size": int(size) if size.isdigit() else size,
+                   "n": len(puzzles),
                    "one_rollout": sum(r.solved for r in first),
                    "attempts": sum(r.solved for r in more),
                    "mean_segments": float(np.mean([r.segments for r in first])),
@@ -79,7 +81,7 @@ def main() -> None:
                               bool(b.solved), int(a.segments)]
                              for p, a, b in zip(puzzles, first, more, strict=True)]}
             rows.append(row)
-            print(f"{kind:9} {size:3}x{size:<3} one {row['one_rollout']:3}/{row['n']}  "
+            print(f"{kind:9} {size:>6} one {row['one_rollout']:3}/{row['n']}  "
                   f"within {args.attempts}: {row['attempts']:3}/{row['n']}  "
                   f"segments {row['mean_segments']:5.1f}  {seconds:.2f} s/maze", flush=True)
     if args.json:

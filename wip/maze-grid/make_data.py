@@ -52,9 +52,12 @@ def split(seed: int, count: int, canvas: int) -> tuple[DatasetMetadata, dict]:
 
 def held_out(out: Path, count: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    # "30-any": 30x30 mazes with any path length, for results by path length.
+    sets = ((9, 9, 0), (15, 15, 20), (20, 20, 40), (30, 30, 110), (40, 40, 150),
+            (60, 60, 230), ("30-any", 30, 0))
     for kind in maze_kinds.KINDS:
-        for size, min_path in ((9, 0), (15, 20), (20, 40), (30, 110), (40, 150), (60, 230)):
-            path = out / f"{kind}-{size}.npz"
+        for name, size, min_path in sets:
+            path = out / f"{kind}-{name}.npz"
             if path.exists():
                 continue
             pairs = [maze_kinds.make(kind, size, size, 3, i, min_path=min_path)

@@ -5,6 +5,10 @@
 #   python wip/maze-grid/make_data.py mazegrid                 # data and held-out sets
 #   setsid nohup wip/maze-grid/mixer_study.sh mazegrid > mazegrid/mixers.log 2>&1 &
 # Run it again to continue: a stopped run resumes, a finished one is skipped.
+# A cheaper variant trains on mazes of 5-10 a side and tests beyond them:
+#   python wip/maze-grid/make_data.py mixers --canvas 10 --train 40000
+#   ln -s ../mazegrid/held-out mixers/held-out
+#   SIZES="9 15 20" setsid nohup wip/maze-grid/mixer_study.sh mixers > mixers/log 2>&1 &
 set -euo pipefail
 work=$(realpath "$1")
 here=$(dirname "$(realpath "$0")")
@@ -23,5 +27,5 @@ for mixer in ${MIXERS:-conv3 dwconv3 natt3}; do
     fi
   fi
   [ -f "$run/sizes.json" ] || python "$here/eval_sizes.py" "$run/model" "$work/held-out" \
-    --sizes 9 15 20 30 --limit 50 --json "$run/sizes.json"
+    --sizes ${SIZES:-9 15 20 30} --limit 50 --json "$run/sizes.json"
 done
