@@ -66,7 +66,7 @@ class MazeTask(Task):
         canvas = math.isqrt(seq_len)
         h, w = puzzle.grid.shape
         if h > canvas or w > canvas:
-            # A small-canvas model (the shipped one is 10x10): say where a 30x30 one is.
+            # A small-canvas attention model: say where a 30x30 one is.
             hint = (f"; mazes up to {maze.CANVAS}x{maze.CANVAS} need a model such as "
                     f"{LARGE_MAZE_MODEL} (`hrm models pull {LARGE_MAZE_MODEL}`)"
                     if canvas < maze.CANVAS else "")

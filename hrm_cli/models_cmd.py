@@ -18,7 +18,7 @@ from hrm_cli.options import TaskChoice, format_option, quiet_option
 
 ENVIRONMENT_HELP = """\b
 Names:
-  default:<task>       the model shipped for a task: sudoku (9x9), maze (up to 10x10)
+  default:<task>       the model shipped for a task: sudoku (9x9), maze (any size to 64x64)
   NAME, OWNER/NAME     a cached model; the original release's checkpoints are cached as
                        their hub ids, e.g. sapientinc/HRM-checkpoint-sudoku-extreme, also
                        known by the aliases hrm-sudoku-extreme, hrm-maze-30x30-hard, hrm-arc-2

@@ -1,6 +1,6 @@
 """Mixed-size maze data for the grid-hrm maze run (both kinds, long and short paths).
 
-    python wip/maze-grid/make_data.py OUT [--train 60000] [--canvas 16]
+    python scripts/maze_grid/make_data.py OUT [--train 60000] [--canvas 16]
 
 OUT/data: a built dataset (train + test) whose mazes of 5..canvas a side (rectangles too)
 sit in the top-left corner of a canvas x canvas square, padded with token 0.

@@ -2,13 +2,13 @@
 # Experiment: which grid mixer extrapolates best (conv3, dwconv3, natt3). Each trains from
 # scratch on the same mixed-size data with the same recipe and number of steps (full
 # gradient, as the main run now uses), then is scored by eval_sizes.py on held-out sizes.
-#   python wip/maze-grid/make_data.py mazegrid                 # data and held-out sets
-#   setsid nohup wip/maze-grid/mixer_study.sh mazegrid > mazegrid/mixers.log 2>&1 &
+#   python scripts/maze_grid/make_data.py mazegrid                 # data and held-out sets
+#   setsid nohup scripts/maze_grid/mixer_study.sh mazegrid > mazegrid/mixers.log 2>&1 &
 # Run it again to continue: a stopped run resumes, a finished one is skipped.
 # A cheaper variant trains on mazes of 5-10 a side and tests beyond them:
-#   python wip/maze-grid/make_data.py mixers --canvas 10 --train 40000
+#   python scripts/maze_grid/make_data.py mixers --canvas 10 --train 40000
 #   ln -s ../mazegrid/held-out mixers/held-out
-#   SIZES="9 15 20" setsid nohup wip/maze-grid/mixer_study.sh mixers > mixers/log 2>&1 &
+#   SIZES="9 15 20" setsid nohup scripts/maze_grid/mixer_study.sh mixers > mixers/log 2>&1 &
 set -euo pipefail
 work=$(realpath "$1")
 here=$(dirname "$(realpath "$0")")

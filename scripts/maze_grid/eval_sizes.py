@@ -1,7 +1,7 @@
 """Held-out accuracy of the grid-hrm maze run by maze size and kind, with `hrm solve`'s
 engine (the Solver: adaptive halting, the size-derived budget, attempts).
 
-    python wip/maze-grid/eval_sizes.py RUN_OR_BUNDLE HELD_OUT [--sizes 9 15 30] [--limit 50]
+    python scripts/maze_grid/eval_sizes.py RUN_OR_BUNDLE HELD_OUT [--sizes 9 15 30] [--limit 50]
 
 A run folder is read from its latest checkpoint. Prints one row per (kind, size): solved in
 one rollout, solved within 8 attempts, mean segments of the first rollout, s per maze.
@@ -34,7 +34,7 @@ def load(path: Path):
         model.load_state_dict(reader.tensors("model/"))
         return model.eval(), reader.state.get("step")
     model, info = load_bundle(path)
-    return model, info.provenance.get("step")
+    return model, info.provenance.get("steps")
 
 
 def main() -> None:
