@@ -74,11 +74,13 @@ def puzzle_model_options(function: F) -> F:
         device_option,
         click.option(
             "--halt",
-            type=click.Choice(["adaptive", "max"]),
+            type=click.Choice(["adaptive", "max", "checked"]),
             default="adaptive",
             show_default=True,
             help="adaptive: stop a puzzle when the model's Q head says halt; max: "
-            "always run --max-segments segments (as the original evaluation).",
+            "always run --max-segments segments (as the original evaluation); checked: "
+            "adaptive, but an answer that breaks the puzzle's rules keeps running, up to "
+            "the budget.",
         ),
         click.option(
             "--max-segments",

@@ -20,13 +20,15 @@ grid model holds them at zero, so the move changes nothing a grid can see.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from hrm.model.act import accepted
 
 if TYPE_CHECKING:
     from hrm.model import ACTModel
@@ -47,11 +49,14 @@ class ContinuousRollout:
 
     halt "max" runs each sequence for its budget; "adaptive" stops it after the first
     segment where q_halt > q_continue (or at its budget). The budget is `max_segments`,
-    else the model's `default_budgets` for that sequence alone.
+    else the model's `default_budgets` for that sequence alone. With `accept`, adaptive
+    halting before the budget also needs `accept(tag, tokens)` to take the sequence's
+    predicted tokens (as `Finished.predictions` would hold them); otherwise it runs on.
     """
 
     def __init__(self, model: ACTModel, *, capacity: int, halt: str = "adaptive",
-                 max_segments: int | None = None):
+                 max_segments: int | None = None,
+                 accept: Callable[[Any, np.ndarray], bool] | None = None):
         if halt not in ("max", "adaptive"):
             raise ValueError(f"halt must be 'max' or 'adaptive', got {halt!r}")
         if capacity < 1:
@@ -62,6 +67,7 @@ class ContinuousRollout:
         self.capacity = capacity
         self.halt = halt
         self.max_segments = max_segments
+        self.accept = accept
         device = model.device
         self._device = device
         # The running rows, compact (no holes); `_side` is the canvas side of grid models.
@@ -104,7 +110,13 @@ class ContinuousRollout:
         self._steps += 1
         stop = self._steps >= self._budgets
         if self.halt == "adaptive":
-            stop |= out.q_halt_logits > out.q_continue_logits
+            asked = out.q_halt_logits > out.q_continue_logits
+            if self.accept is not None:
+                accept = self.accept
+                asked &= accepted(asked & ~stop, out.logits,
+                                  lambda row, tokens: accept(self._tags[row],
+                                                             self._own(row, tokens)))
+            stop |= asked
         if not bool(stop.any()):
             self._z = (out.z_H, out.z_L)
             return []
@@ -115,11 +127,8 @@ class ContinuousRollout:
         steps = self._steps[stop].cpu().numpy()
         finished = []
         for k, row in enumerate(rows):
-            tokens = predictions[k]
-            side = self._sides[row]
-            if side:  # its own grid, out of the canvas
-                tokens = tokens.reshape(self._side, self._side)[:side, :side].reshape(-1)
-            finished.append(Finished(self._tags[row], tokens, float(q_halt[k]), int(steps[k])))
+            finished.append(Finished(self._tags[row], self._own(row, predictions[k]),
+                                     float(q_halt[k]), int(steps[k])))
 
         keep = ~stop
         gone = set(rows)
@@ -131,6 +140,13 @@ class ContinuousRollout:
         if self.model.any_size and self._sides and max(self._sides) < self._side:
             self._resize(max(self._sides))
         return finished
+
+    def _own(self, row: int, tokens: np.ndarray) -> np.ndarray:
+        """A row's tokens as its own: a grid model's grid cut out of the shared canvas."""
+        side = self._sides[row]
+        if not side:
+            return tokens
+        return tokens.reshape(self._side, self._side)[:side, :side].reshape(-1)
 
     # ------------------------------------------------------------------------------------
     def _admit(self) -> None:

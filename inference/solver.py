@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +34,7 @@ from hrm.inference.errors import DeviceError
 if TYPE_CHECKING:
     from hrm.model import ACTModel
 
-HALT_MODES = ("adaptive", "max")
+HALT_MODES = ("adaptive", "max", "checked")
 DEFAULT_BATCH_SIZE = 64
 GATHER_IDLE_S = 0.15  # a first batch starts once the input has paused this long ...
 GATHER_MAX_S = 1.0  # ... or once its first puzzle has waited this long
@@ -91,8 +91,12 @@ Record = SolveResult | InputError
 class Solver:
     """Runs a model on puzzles of one task, in batches, and verifies the answers.
 
-    `identifiers` maps puzzle identifiers (ARC task ids) to rows of the model's puzzle
-    embedding; puzzles without one get row 0, the blank identifier of unseen puzzles.
+    `halt`: "adaptive" stops a puzzle when the model's Q head says halt; "max" runs its
+    whole budget; "checked" is adaptive, except that an answer breaking the task's rules
+    does not stop the rollout, which runs on to its budget (the Q head of a grid model halts
+    large mazes too early). `identifiers` maps puzzle identifiers (ARC task ids) to rows
+    of the model's puzzle embedding; puzzles without one get row 0, the blank identifier
+    of unseen puzzles.
     `attempts` > 1 retries a puzzle whose answer breaks the rules under up to
     `attempts - 1` symmetries of its task (sudoku: relabelled, transposed and shuffled
     boards; mazes: rotations and flips) and keeps the first answer that passes.
@@ -121,6 +125,17 @@ class Solver:
     @property
     def seq_len(self) -> int:
         return self.model.config.seq_len
+
+    def accepts(self, puzzle: Puzzle, tokens: np.ndarray) -> bool:
+        """Whether halting "checked" lets a rollout of `puzzle` (as it runs: a retry's
+        rotated or relabelled copy) stop on these tokens: unless their answer breaks the
+        task's rules. Never judged by a known answer; ARC, which has no rules to check,
+        leaves it to the Q head."""
+        puzzle = replace(puzzle, expected=None)
+        return self.task.verify(puzzle, self.task.decode(tokens, puzzle)) is not False
+
+    def _job_accepts(self, job: _Job, tokens: np.ndarray) -> bool:
+        return self.accepts(job.guise or job.puzzle, tokens)
 
     # ------------------------------------------------------------------ one batch
     def encode(self, puzzle: Puzzle) -> np.ndarray:
@@ -191,8 +206,10 @@ class Solver:
         Free rows go first to retries (they hold back earlier output), then to new input;
         a result leaves once it and every one before it are final.
         """
-        engine = ContinuousRollout(self.model, capacity=self.batch_size, halt=self.halt,
-                                   max_segments=self.max_segments)
+        engine = ContinuousRollout(self.model, capacity=self.batch_size,
+                                   halt="max" if self.halt == "max" else "adaptive",
+                                   max_segments=self.max_segments,
+                                   accept=self._job_accepts if self.halt == "checked" else None)
         retries: deque[_Job] = deque()
         final: dict[int, Record] = {}
         next_index = start_index

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    import numpy as np
 
 HaltMode = Literal["max", "adaptive"]
 
@@ -291,7 +294,9 @@ class ACTModel(nn.Module):
     @torch.inference_mode()
     def rollout(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor | None = None,
                 halt: HaltMode = "max", max_segments: int | None = None,
-                latent: bool = False) -> Iterator[RolloutStep]:
+                latent: bool = False,
+                accept: Callable[[int, np.ndarray], bool] | None = None
+                ) -> Iterator[RolloutStep]:
         """Run segments on a batch and yield a `RolloutStep` after each one.
 
         - halt="max": every sequence runs `max_segments` segments (the original's
@@ -299,7 +304,10 @@ class ACTModel(nn.Module):
         - halt="adaptive": a sequence stops after the first segment where
           q_halt > q_continue (or at `max_segments`). Stopped sequences are removed from
           the batch, so they cost nothing afterwards; the records keep reporting their
-          last values. The rollout ends once every sequence has stopped.
+          last values. The rollout ends once every sequence has stopped. With `accept`,
+          a sequence the Q head would stop early stops only if `accept(row, tokens)` takes
+          its predicted tokens (its batch row, the argmax per position); otherwise it runs
+          on, at most to its budget.
 
         `max_segments` defaults to `default_budgets`, per sequence (the trained
         `halt_max_steps`; more for a grid model's larger grids), and may exceed it
@@ -354,7 +362,12 @@ class ACTModel(nn.Module):
 
             stop = segment + 1 >= budgets[active_idx]
             if halt == "adaptive":
-                stop |= out.q_halt_logits > out.q_continue_logits
+                asked = out.q_halt_logits > out.q_continue_logits
+                if accept is not None:
+                    rows = active_idx.tolist()
+                    asked &= accepted(asked & ~stop, out.logits,
+                                      lambda k, tokens, rows=rows: accept(rows[k], tokens))
+                stop |= asked
             halted = halted.clone()
             halted[active_idx] = stop
             active = torch.zeros(size, dtype=torch.bool, device=device)
@@ -370,6 +383,19 @@ class ACTModel(nn.Module):
                 # Shrink the computed batch: halted sequences leave for good.
                 active_idx, z_H, z_L = active_idx[keep], z_H[keep], z_L[keep]
                 act_inputs, act_ids = act_inputs[keep], act_ids[keep]
+
+
+def accepted(asked: torch.Tensor, logits: torch.Tensor,
+             accept: Callable[[int, np.ndarray], bool]) -> torch.Tensor:
+    """(batch,) False where a row asks to halt (`asked`) and `accept(row, tokens)` turns
+    its predicted tokens down; True elsewhere. Only the asking rows leave the device."""
+    ok = torch.ones_like(asked)
+    rows = asked.nonzero().flatten()
+    if len(rows):
+        tokens = logits[rows].argmax(-1).cpu().numpy()
+        for k, row in enumerate(rows.tolist()):
+            ok[row] = bool(accept(row, tokens[k]))
+    return ok
 
 
 def compile_model(model: ACTModel, **compile_kwargs: Any) -> ACTModel:

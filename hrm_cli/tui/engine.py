@@ -61,8 +61,13 @@ class Engine:
         ids = torch.tensor([self.solver.identifier(p) for p in puzzles], dtype=torch.long,
                            device=model.device)
         previous: list[Segment | None] = [None] * len(puzzles)
-        for step in model.rollout(inputs, ids, halt=self.halt,
-                                   max_segments=self.max_segments, latent=True):
+        def accept(row: int, tokens: np.ndarray) -> bool:
+            return self.solver.accepts(puzzles[row], tokens)
+
+        for step in model.rollout(inputs, ids,
+                                   halt="max" if self.halt == "max" else "adaptive",
+                                   max_segments=self.max_segments, latent=True,
+                                   accept=accept if self.halt == "checked" else None):
             confidence, predictions = torch.softmax(step.logits.float(), dim=-1).max(dim=-1)
             confidence, predictions = confidence.cpu().numpy(), predictions.cpu().numpy()
             q_halt = torch.sigmoid(step.q_halt_logits.float()).cpu().numpy()

@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--attempts", type=int, default=8)
     parser.add_argument("--max-segments", type=int, default=None)
-    parser.add_argument("--halt", choices=["adaptive", "max"], default="adaptive")
+    parser.add_argument("--halt", choices=["adaptive", "max", "checked"], default="adaptive")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))

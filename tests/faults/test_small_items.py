@@ -19,7 +19,7 @@ def hrm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_models_help_names_both_shipped_defaults(tmp_path):
     text = hrm("models", "--help", cwd=tmp_path).stdout
-    assert "sudoku (9x9), maze (up to 10x10)" in " ".join(text.split())
+    assert "sudoku (9x9), maze (any size to 64x64)" in " ".join(text.split())
 
 
 def test_watch_export_keeps_an_existing_file_without_force(tmp_path):

@@ -124,3 +124,49 @@ def test_a_maze_over_64x64_is_refused_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert f"{path}:1: maze is 65x65, larger than 64x64" in err and "Traceback" not in err
+
+
+# A held-out 30x30 random-wall maze (seed 3, any path length; this one 76 cells): the Q
+# head halts it after 2 segments on a broken path; halting "checked" runs it on to a right
+# one.
+HALTS_TOO_EARLY = [
+    " #    ## # ###      ## #  # # ", "   #### #      # ## # #### #  ",
+    "####      # ##   # #   ## #  #", "   # #  ## ##     # ##   #####",
+    "  #     #   #  #     #    #  #", "##  ### ## ####     ### # #   ",
+    "  #   S#####        ###  # #  ", " ######  ##    #      ## #   #",
+    "# #         # ##     ## #  #  ", "   #   ##  # #        #  ###  ",
+    "    #### ## #     #  #      # ", "     #   # #  ## #  #  #   #  ",
+    "   G ## ###     ##    ####    ", "#   # #    # # ##  ## # #     ",
+    "# #    # #    ### #      #  # ", "##    ##  ##    # #       ### ",
+    "##  #  ## #   # ###    #  #   ", "#  # ###     ##  #      #     ",
+    "# #### ## ###        # #  # # ", "  ####  ##       #          # ",
+    " ###      ##         #    #  #", "       ##           #  ## # ##",
+    "# #  #             # ## ###   ", " #  #      #  #  ## #  #  # # ",
+    "    ###    # ##      #    #  #", "#   # ##       #  # # ## #  # ",
+    "#  #      # #  ## #   # # #  #", " ###   ###    ## # #   ##   ##",
+    "# #   #       # #  # ##       ", "  #   # # ##      #    ##     ",
+]
+
+
+def test_halting_checked_runs_on_past_a_broken_path(tmp_path, capsys):
+    path = tmp_path / "maze.txt"
+    path.write_text("\n".join(HALTS_TOO_EARLY) + "\n")
+    code, [adaptive] = solve_jsonl(capsys, "maze", path, "--attempts", "1")
+    assert code == 3 and not adaptive["solved"] and adaptive["segments"] == 2
+    code, [checked] = solve_jsonl(capsys, "maze", path, "--attempts", "1", "--halt", "checked")
+    assert code == 0 and checked["solved"]
+    # it stopped once the path held, well before the 30 segments of its budget
+    assert 2 < checked["segments"] < 30
+
+
+def test_watch_halts_checked_as_solve_does(tmp_path, capsys):
+    path = tmp_path / "maze.txt"
+    path.write_text("\n".join(HALTS_TOO_EARLY) + "\n")
+    lengths = {}
+    for halt in ("adaptive", "checked"):
+        assert main(["watch", "maze", str(path), "--halt", halt, "--export", "-",
+                     "--device", "cpu"]) == 0
+        [puzzle] = json.loads(capsys.readouterr().out)["puzzles"]
+        lengths[halt] = len(puzzle["segments"])
+    _, [checked] = solve_jsonl(capsys, "maze", path, "--attempts", "1", "--halt", "checked")
+    assert lengths == {"adaptive": 2, "checked": checked["segments"]}

@@ -96,6 +96,28 @@ def test_a_right_answer_is_reported_solved():
     assert bad.verdict is False and not bad.solved
 
 
+def test_halting_checked_runs_a_rule_breaking_answer_to_its_budget():
+    other = "4" + PUZZLE[1:]  # the oracle answers it with garbage, which breaks the rules
+    given = puzzles(f"{PUZZLE}\n{other}\n")
+    adaptive = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", max_segments=6).solve(given)
+    checked = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", halt="checked",
+                     max_segments=6).solve(given)
+    assert [r.segments for r in adaptive] == [2, 2]
+    # the right answer still stops where the Q head says; the broken one runs on
+    assert [r.segments for r in checked] == [2, 6]
+    assert [r.verdict for r in checked] == [True, False]
+
+
+def test_halting_checked_stops_only_on_answers_that_keep_the_rules():
+    [puzzle] = puzzles(PUZZLE + "\n")
+    right = sudoku.encode(_grid(SOLUTION))
+    solver = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", halt="checked")
+    assert solver.accepts(puzzle, right)
+    broken = right.copy()
+    broken[[0, 1]] = broken[[1, 0]]  # two cells of a row swapped: both columns repeat
+    assert not solver.accepts(puzzle, broken)
+
+
 def test_halt_max_runs_the_whole_budget():
     solver = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", halt="max", max_segments=6)
     [result] = solver.solve(puzzles(PUZZLE + "\n"))

@@ -178,3 +178,30 @@ def test_latent_change_is_how_far_each_positions_z_L_moved(arch):
                                        atol=1e-5, rtol=1e-4)
     assert float(steps[0].latent_change.min()) > 0
     assert all(s.latent_change is None for s in model.rollout(inputs, ids, max_segments=2))
+
+
+def test_accept_lets_a_row_halt_only_on_tokens_it_takes():
+    model = tiny_model(seed=3)
+    batch = random_batch(model.config, 16, seed=3)
+    inputs, ids = batch["inputs"], batch["puzzle_identifiers"]
+    adaptive = list(model.rollout(inputs, ids, halt="adaptive", max_segments=8))[-1].steps
+    assert len(set(adaptive.tolist())) > 1 and int(adaptive.min()) < 8
+
+    asked: list[tuple[int, int]] = []
+    refused = set(range(0, 16, 2))  # even rows never get their answer taken
+
+    def accept(row, tokens):
+        assert tokens.shape == (model.config.seq_len,)
+        asked.append((row, len(asked)))
+        return row not in refused
+
+    steps = list(model.rollout(inputs, ids, halt="adaptive", max_segments=8, accept=accept))
+    last = steps[-1].steps
+    for row in range(16):
+        # a refused row runs to its budget; a taken one stops where the Q head said
+        assert int(last[row]) == (8 if row in refused else int(adaptive[row]))
+    # asked only when the Q head wanted to stop before the budget
+    assert {row for row, _ in asked} == {r for r in range(16) if int(adaptive[r]) < 8}
+    every = list(model.rollout(inputs, ids, halt="adaptive", max_segments=8,
+                               accept=lambda row, tokens: True))[-1].steps
+    assert torch.equal(every, adaptive)
