@@ -57,6 +57,10 @@ def _set_size(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class TerminalRun:
     """A started command with stderr on a pseudo-terminal; `finish()` collects it."""
 
@@ -67,9 +71,13 @@ class TerminalRun:
         master, slave = os.openpty()
         _set_size(slave, rows, cols)
         self.started = time.monotonic()
+        # A shell runs a foreground job with SIGINT at its default even when the shell was
+        # started in the background, which ignores it (as `cmd &` does without job control)
+        # and would pass that on to every child.
         self.process = subprocess.Popen(
             args, stdin=stdin, stdout=stdout, stderr=slave, cwd=cwd, env=env or hrm_env(),
-            start_new_session=new_group, pass_fds=pass_fds)
+            start_new_session=new_group, pass_fds=pass_fds,
+            preexec_fn=_default_sigint if new_group else None)
         os.close(slave)
         self._master = master
         self.new_group = new_group
