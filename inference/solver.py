@@ -126,6 +126,11 @@ class Solver:
     def seq_len(self) -> int:
         return self.model.config.seq_len
 
+    @property
+    def rollout_halt(self) -> str:
+        """How the model's rollout halts: "checked" is adaptive, with `accepts` asked."""
+        return "max" if self.halt == "max" else "adaptive"
+
     def accepts(self, puzzle: Puzzle, tokens: np.ndarray) -> bool:
         """Whether halting "checked" lets a rollout of `puzzle` (as it runs: a retry's
         rotated or relabelled copy) stop on these tokens: unless their answer breaks the
@@ -207,7 +212,7 @@ class Solver:
         a result leaves once it and every one before it are final.
         """
         engine = ContinuousRollout(self.model, capacity=self.batch_size,
-                                   halt="max" if self.halt == "max" else "adaptive",
+                                   halt=self.rollout_halt,
                                    max_segments=self.max_segments,
                                    accept=self._job_accepts if self.halt == "checked" else None)
         retries: deque[_Job] = deque()

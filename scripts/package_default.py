@@ -34,30 +34,24 @@ KEPT_EVAL_FIELDS = ("data", "dtype", "split", "examples", "max_segments", "exact
                     "token_accuracy", "adaptive", "by_segments", "attempts")
 
 
-def held_out_metrics(evals: list[str]) -> dict[str, dict]:
-    """{name: the report's accuracy fields} for each NAME=FILE of an `hrm eval` report."""
-    metrics = {}
-    for spec in evals:
-        name, sep, path = spec.partition("=")
-        if not sep:
-            sys.exit(f"--eval {spec!r}: expected NAME=FILE")
-        report = json.loads(Path(path).read_text(encoding="utf-8"))
-        metrics[name] = {key: report[key] for key in KEPT_EVAL_FIELDS if key in report}
-    return metrics
-
-
-def extra_metrics(specs: list[str]) -> dict[str, object]:
-    """{name: the JSON document} for each NAME=FILE."""
-    tables = {}
+def named_documents(option: str, specs: list[str]) -> dict[str, object]:
+    """{name: the JSON document} for each NAME=FILE given to `option`."""
+    documents = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name:
-            sys.exit(f"--metrics {spec!r}: expected NAME=FILE")
+            sys.exit(f"{option} {spec!r}: expected NAME=FILE")
         try:
-            tables[name] = json.loads(Path(path).read_text(encoding="utf-8"))
+            documents[name] = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            sys.exit(f"--metrics {spec!r}: {error}")
-    return tables
+            sys.exit(f"{option} {spec!r}: {error}")
+    return documents
+
+
+def held_out_metrics(evals: list[str]) -> dict[str, dict]:
+    """{name: the report's accuracy fields} for each NAME=FILE of an `hrm eval` report."""
+    return {name: {key: report[key] for key in KEPT_EVAL_FIELDS if key in report}
+            for name, report in named_documents("--eval", evals).items()}
 
 
 def main() -> None:
@@ -105,7 +99,7 @@ def main() -> None:
         "description", "trained with hrm train"))
     config["metrics"] = {"final_eval": config.get("metrics"),
                          "held_out": held_out_metrics(args.eval)}
-    for name, table in extra_metrics(args.metrics).items():
+    for name, table in named_documents("--metrics", args.metrics).items():
         if name in config["metrics"]:
             sys.exit(f"--metrics {name}=...: that name is taken")
         config["metrics"][name] = table

@@ -65,7 +65,7 @@ class Engine:
             return self.solver.accepts(puzzles[row], tokens)
 
         for step in model.rollout(inputs, ids,
-                                   halt="max" if self.halt == "max" else "adaptive",
+                                   halt=self.solver.rollout_halt,
                                    max_segments=self.max_segments, latent=True,
                                    accept=accept if self.halt == "checked" else None):
             confidence, predictions = torch.softmax(step.logits.float(), dim=-1).max(dim=-1)

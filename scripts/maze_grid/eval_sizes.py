@@ -20,21 +20,19 @@ import torch
 from hrm.datasets import maze
 from hrm.datasets.tasks import Puzzle, get_task
 from hrm.inference.solver import Solver
-from hrm.model import load_bundle
-from hrm.model.architectures import build_model
+from hrm.model import ACTModel
+from hrm.model.checkpoint import read_bundle_info
 from hrm.train.checkpoint import CheckpointReader
-from hrm.train.config import read_run_config
+from hrm.train.evaluate import load_eval_target
 
 
-def load(path: Path):
-    if (path / "checkpoint.safetensors").is_file():
-        config, _ = read_run_config(path)
-        reader = CheckpointReader(path / "checkpoint.safetensors")
-        model = build_model(config.model_config)
-        model.load_state_dict(reader.tensors("model/"))
-        return model.eval(), reader.state.get("step")
-    model, info = load_bundle(path)
-    return model, info.provenance.get("steps")
+def load(path: Path) -> tuple[ACTModel, int | None]:
+    """The model `hrm eval` would evaluate (a run's bundle, else its latest checkpoint with
+    any weight average; or a bundle), and the steps it was trained."""
+    target = load_eval_target(path)
+    if target.source.suffix == ".safetensors":  # an unfinished run's checkpoint
+        return target.model, CheckpointReader(target.source).state.get("step")
+    return target.model, read_bundle_info(target.source).provenance.get("steps")
 
 
 def main() -> None:
