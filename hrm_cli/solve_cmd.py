@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -119,11 +120,14 @@ def _make_solver(task: str, model_spec: str | None, device: str, halt: str,
                                batch_size=batch_size, attempts=attempts, dtype=dtype)
     if not quiet:
         implicit = "" if model_spec else " (no --model given)"
-        budget = max_segments or solver.model.config.halt_max_steps
+        budget = f"up to {max_segments or solver.model.config.halt_max_steps} segments"
+        if solver.model.any_size and not max_segments:
+            side = math.isqrt(solver.model.config.seq_len)
+            budget += f", more on grids larger than {side}x{side}"
         tries = f", up to {solver.attempts} attempts" if solver.attempts > 1 else ""
         dtype_name = str(solver.model.forward_dtype).removeprefix("torch.")
         click.echo(f"Solving with {name}{implicit} on {solver.model.device} ({dtype_name}), "
-                   f"halt {halt}, up to {budget} segments{tries}.", err=True)
+                   f"halt {halt}, {budget}{tries}.", err=True)
     return solver
 
 

@@ -170,3 +170,13 @@ def test_watch_halts_checked_as_solve_does(tmp_path, capsys):
         lengths[halt] = len(puzzle["segments"])
     _, [checked] = solve_jsonl(capsys, "maze", path, "--attempts", "1", "--halt", "checked")
     assert lengths == {"adaptive": 2, "checked": checked["segments"]}
+
+
+def test_the_header_says_the_budget_grows_with_the_maze(tmp_path, capsys):
+    path = write_lines(tmp_path / "held-out.txt", HELD_OUT[:1])
+    assert main(["solve", "maze", str(path), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "halt adaptive, up to 16 segments, more on grids larger than 16x16, up to 8 " \
+           "attempts." in err
+    assert main(["solve", "maze", str(path), "--device", "cpu", "--max-segments", "40"]) == 0
+    assert "up to 40 segments, up to 8 attempts." in capsys.readouterr().err
