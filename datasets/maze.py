@@ -81,15 +81,37 @@ def _check_maze(grid: np.ndarray, source: str, line: int | None) -> None:
     if h > MAX_SIZE or w > MAX_SIZE:
         raise PuzzleParseError(f"maze is {h}x{w}, larger than {MAX_SIZE}x{MAX_SIZE}", source, line)
     for code, name in ((START, "S (start)"), (GOAL, "G (goal)")):
-        count = int(np.count_nonzero(grid == code))
-        if count != 1:
-            raise PuzzleParseError(f"a maze needs exactly one {name}, found {count}", source, line)
+        found = np.argwhere(grid == code)
+        if len(found) != 1:
+            at = ", ".join(f"row {r + 1} column {c + 1}" for r, c in found[:3])
+            where = f" ({at}{', ...' if len(found) > 3 else ''})" if len(found) else ""
+            raise PuzzleParseError(
+                f"a maze needs exactly one {name}, found {len(found)}{where}", source, line
+            )
+
+
+def _even_rows(rows: list[str], source: str, line: int) -> list[str]:
+    """Rows of one length. Editors strip trailing spaces, which are open cells, so the short
+    rows of a maze that pads out to a square get them back; other ragged rows are an error,
+    because nothing says how wide they were meant to be."""
+    width = max(len(r) for r in rows)
+    if all(len(r) == width for r in rows):
+        return rows
+    if len(rows) == width:
+        return [r.ljust(width) for r in rows]
+    lengths = [len(r) for r in rows]
+    usual = max(lengths, key=lengths.count)
+    odd = next(i for i, n in enumerate(lengths) if n != usual)
+    raise PuzzleParseError(
+        f"row {odd + 1} has {lengths[odd]} cells where the maze's rows have {usual} "
+        "(rows of a maze that is not square must be the same length)",
+        source,
+        line + odd,
+    )
 
 
 def _puzzle_from_rows(rows: list[str], source: str, line: int, layout: str) -> MazePuzzle:
-    width = max(len(r) for r in rows)
-    # Editors strip trailing spaces, which are open cells: pad short rows back out.
-    rows = [r.ljust(width) for r in rows]
+    rows = _even_rows(rows, source, line)
     codes = _to_codes(rows, source, line, allow_path=True, one_line=layout == "line")
     _check_maze(codes, source, line)
     puzzle = MazePuzzle(

@@ -202,6 +202,10 @@ BAD_INPUTS = [
     ("maze", "no G", MAZE.replace("G", " "), 1, "exactly one G"),
     ("maze", "oversized", "S" + "#" * 64 + "\n" + ("#" * 65 + "\n") * 63 + "#" * 64 + "G\n", 1,
      "larger than 64x64"),
+    ("maze", "two S", MAZE.replace("#S", "SS"), 1,
+     "exactly one S (start), found 2 (row 2 column 1, row 2 column 2)"),
+    ("maze", "ragged", MAZE.replace("#   #G#", "#   #G"), 4, "row 4 has 6 cells"),
+    ("maze", "unknown character", MAZE.replace("###", "#x#", 1), 1, "character 'x'"),
     ("maze", "empty", "", None, "the input is empty"),
     ("maze", "binary", b"\xff\xfe\x00\x01garbage\n", 1, "binary data"),
     ("arc", "ragged", '{"train": [{"input": [[1, 2], [3]], "output": [[1]]}],\n'

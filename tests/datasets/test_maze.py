@@ -42,6 +42,13 @@ def test_one_maze_per_line_block():
     assert len(mazes) == 3 and all(m.layout == "line" for m in mazes)
 
 
+def test_short_rows_of_a_square_maze_get_their_stripped_spaces_back():
+    # Editors strip trailing spaces, which are open cells; a square says how wide rows are.
+    [m] = maze.parse("S  #\n #\n  G\n####", "s.txt")
+    assert m.shape == (4, 4)
+    assert m.grid[1, 2] == m.grid[1, 3] == maze.OPEN and m.grid[2, 3] == maze.OPEN
+
+
 def test_a_row_of_spaces_is_open_cells_not_a_separator():
     [m] = maze.parse("S  \n   \n  G")
     assert m.shape == (3, 3)
@@ -86,6 +93,9 @@ def test_grid_with_marked_path_is_read_as_the_answer():
         ("source,question,width\nx,S  #  G  #,4", 2, "whole rows of width 4"),
         ("source,question,width\nx,S  #  G  #,two", 2, "not a positive whole number"),
         ("source,question,side\nx,S  #  G  #,5", 2, "side 5 does not fit"),
+        ("S    \n###\n    G", 2, "row 2 has 3 cells where the maze's rows have 5"),
+        # The second maze of a file: the error names the file's line, not the maze's row.
+        (GRID + "\n\nS    #\n# # ##\n  G", 9, "row 3 has 3 cells where the maze's rows have 6"),
     ],
 )
 def test_malformed_mazes_raise_one_error_type(text, line, fragment):
