@@ -1,9 +1,11 @@
 """Mixed-size maze data for the grid-hrm maze run (both kinds, long and short paths).
 
-    python scripts/maze_grid/make_data.py OUT [--train 60000] [--canvas 16]
+    python scripts/maze_grid/make_data.py OUT [--train 60000] [--canvas 16] [--long 1.2]
 
 OUT/data: a built dataset (train + test) whose mazes of 5..canvas a side (rectangles too)
-sit in the top-left corner of a canvas x canvas square, padded with token 0.
+sit in the top-left corner of a canvas x canvas square, padded with token 0. A third of
+them have a path of at least `--long` times their half-perimeter (at most a quarter of
+their cells).
 OUT/held-out/<kind>-<size>.npz: square held-out sets (puzzles, answers) for larger sizes.
 Every maze has its own random stream (kind, shape, seed, index): seed 1 is train, 2 test,
 3 held-out.
@@ -20,21 +22,25 @@ from hrm.datasets import maze, maze_kinds
 from hrm.datasets.format import DatasetMetadata, SplitBuilder, write_dataset
 
 
-def draw(seed: int, index: int, canvas: int) -> tuple[np.ndarray, np.ndarray]:
+def draw(seed: int, index: int, canvas: int, long: float) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng([seed, index])
     kind = maze_kinds.KINDS[index % 2]
     h, w = (int(v) for v in rng.integers(5, canvas + 1, size=2))
     # A third each: any path, a path of about the perimeter, a long one.
     band = index // 2 % 3
-    min_path = [0, (h + w) // 2, int(1.2 * (h + w))][band]
+    min_path = [0, (h + w) // 2, int(long * (h + w))][band]
     min_path = min(min_path, h * w // 4)
-    return maze_kinds.make(kind, h, w, seed, index, min_path=min_path)
+    while True:
+        try:
+            return maze_kinds.make(kind, h, w, seed, index, min_path=min_path)
+        except ValueError:  # too long for this shape and kind: settle for a bit less
+            min_path = int(min_path * 0.9)
 
 
-def split(seed: int, count: int, canvas: int) -> tuple[DatasetMetadata, dict]:
+def split(seed: int, count: int, canvas: int, long: float) -> tuple[DatasetMetadata, dict]:
     builder = SplitBuilder()
     for i in range(count):
-        puzzle, answer = draw(seed, i, canvas)
+        puzzle, answer = draw(seed, i, canvas, long)
         q = np.zeros((canvas, canvas), np.uint8)
         a = np.zeros((canvas, canvas), np.uint8)
         h, w = puzzle.shape
@@ -74,11 +80,12 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--held-out", type=int, default=100)
     parser.add_argument("--canvas", type=int, default=16)
+    parser.add_argument("--long", type=float, default=1.2)
     args = parser.parse_args()
     data = args.out / "data"
     if not data.exists():
-        splits = {"train": split(1, args.train, args.canvas),
-                  "test": split(2, args.test, args.canvas)}
+        splits = {"train": split(1, args.train, args.canvas, args.long),
+                  "test": split(2, args.test, args.canvas, args.long)}
         write_dataset(data, splits, ["<blank>"])
         print("wrote", data, flush=True)
     held_out(args.out / "held-out", args.held_out)
