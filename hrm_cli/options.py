@@ -74,13 +74,13 @@ def puzzle_model_options(function: F) -> F:
         device_option,
         click.option(
             "--halt",
-            type=click.Choice(["adaptive", "max", "checked"]),
-            default="adaptive",
+            type=click.Choice(["checked", "adaptive", "max"]),
+            default="checked",
             show_default=True,
-            help="adaptive: stop a puzzle when the model's Q head says halt; max: "
-            "always run --max-segments segments (as the original evaluation); checked: "
-            "adaptive, but an answer that breaks the puzzle's rules keeps running, up to "
-            "the budget.",
+            help="checked: stop a puzzle when the model's Q head says halt, unless its "
+            "answer breaks the puzzle's rules (then it runs on, up to the budget; ARC has no "
+            "rules to check); adaptive: whenever the Q head says halt; max: always run "
+            "--max-segments segments (as the original evaluation).",
         ),
         click.option(
             "--max-segments",

@@ -25,7 +25,7 @@ import numpy as np
 from hrm.datasets.format import load_split
 from hrm.datasets.tasks import Puzzle, get_task, tasks_where
 from hrm.inference.errors import InferenceError
-from hrm.inference.solver import Solver
+from hrm.inference.solver import DEFAULT_HALT, Solver
 from hrm.model import IGNORE_LABEL_ID, ACTModel
 
 
@@ -90,7 +90,7 @@ def evaluate_attempts(model: ACTModel, task: str, folder: Path, *, attempts: int
     """Solve every labelled example of `folder`/`split` with up to `attempts` attempts."""
     started = time.perf_counter()
     puzzles = split_puzzles(task, folder, split)
-    solver = Solver(model, get_task(task), halt="adaptive", max_segments=max_segments,
+    solver = Solver(model, get_task(task), halt=DEFAULT_HALT, max_segments=max_segments,
                     batch_size=batch_size, attempts=attempts)
     results = []
     for result in solver.iter_solve(puzzles):

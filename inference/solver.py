@@ -1,6 +1,6 @@
 """The batch solving engine behind `hrm solve`, `hrm eval` and the TUI.
 
-    solver = Solver(model, "sudoku", halt="adaptive", batch_size=64)
+    solver = Solver(model, "sudoku", halt="checked", batch_size=64)
     for record in solver.solve_items(task.read(lines, "puzzles.txt")):
         ...  # SolveResult, or InputError for an item that could not be read or encoded
 
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from hrm.model import ACTModel
 
 HALT_MODES = ("adaptive", "max", "checked")
+# Checked solves every puzzle that adaptive halting solves: the two part only where the Q
+# head would stop on an answer that breaks the rules (large mazes), and there it runs on.
+DEFAULT_HALT = "checked"
 DEFAULT_BATCH_SIZE = 64
 GATHER_IDLE_S = 0.15  # a first batch starts once the input has paused this long ...
 GATHER_MAX_S = 1.0  # ... or once its first puzzle has waited this long
@@ -102,7 +105,7 @@ class Solver:
     boards; mazes: rotations and flips) and keeps the first answer that passes.
     """
 
-    def __init__(self, model: ACTModel, task: Task | str, *, halt: str = "adaptive",
+    def __init__(self, model: ACTModel, task: Task | str, *, halt: str = DEFAULT_HALT,
                  max_segments: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                  identifiers: Mapping[str, int] | None = None, attempts: int = 1):
         if halt not in HALT_MODES:
@@ -268,7 +271,7 @@ class Solver:
                     final[job.index] = job.result
 
 def load_solver(task: str, model_spec: str | None, device: str = "auto", *,
-                halt: str = "adaptive", max_segments: int | None = None,
+                halt: str = DEFAULT_HALT, max_segments: int | None = None,
                 batch_size: int = 64, attempts: int | None = None,
                 dtype: str = "auto") -> tuple[Solver, str]:
     """The solver for `task` with the model `model_spec` names (None: the task's default),

@@ -93,7 +93,9 @@ def test_attempts_retry_wrong_paths_on_rotated_copies(tmp_path, capsys):
     path = write_lines(tmp_path / "retried.txt", RETRIED)
     runs = {}
     for attempts in (1, 2):
-        code, runs[attempts] = solve_jsonl(capsys, "maze", path, "--attempts", str(attempts))
+        # adaptive halting: these mazes were picked for the wrong paths it stops on
+        code, runs[attempts] = solve_jsonl(capsys, "maze", path, "--attempts", str(attempts),
+                                           "--halt", "adaptive")
         assert code == (3 if attempts == 1 else 0)
     once, twice = runs[1], runs[2]
     assert [r["solved"] for r in once] == [True, False, False]
@@ -148,12 +150,12 @@ HALTS_TOO_EARLY = [
 ]
 
 
-def test_halting_checked_runs_on_past_a_broken_path(tmp_path, capsys):
+def test_default_checked_halting_runs_on_past_a_broken_path(tmp_path, capsys):
     path = tmp_path / "maze.txt"
     path.write_text("\n".join(HALTS_TOO_EARLY) + "\n")
-    code, [adaptive] = solve_jsonl(capsys, "maze", path, "--attempts", "1")
+    code, [adaptive] = solve_jsonl(capsys, "maze", path, "--attempts", "1", "--halt", "adaptive")
     assert code == 3 and not adaptive["solved"] and adaptive["segments"] == 2
-    code, [checked] = solve_jsonl(capsys, "maze", path, "--attempts", "1", "--halt", "checked")
+    code, [checked] = solve_jsonl(capsys, "maze", path, "--attempts", "1")  # the default
     assert code == 0 and checked["solved"]
     # it stopped once the path held, well before the 30 segments of its budget
     assert 2 < checked["segments"] < 30
@@ -176,7 +178,7 @@ def test_the_header_says_the_budget_grows_with_the_maze(tmp_path, capsys):
     path = write_lines(tmp_path / "held-out.txt", HELD_OUT[:1])
     assert main(["solve", "maze", str(path), "--device", "cpu"]) == 0
     err = capsys.readouterr().err
-    assert "halt adaptive, up to 16 segments, more on grids larger than 16x16, up to 8 " \
+    assert "halt checked, up to 16 segments, more on grids larger than 16x16, up to 8 " \
            "attempts." in err
     assert main(["solve", "maze", str(path), "--device", "cpu", "--max-segments", "40"]) == 0
     assert "up to 40 segments, up to 8 attempts." in capsys.readouterr().err

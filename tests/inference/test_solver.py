@@ -96,12 +96,12 @@ def test_a_right_answer_is_reported_solved():
     assert bad.verdict is False and not bad.solved
 
 
-def test_halting_checked_runs_a_rule_breaking_answer_to_its_budget():
+def test_default_checked_halting_runs_a_rule_breaking_answer_to_its_budget():
     other = "4" + PUZZLE[1:]  # the oracle answers it with garbage, which breaks the rules
     given = puzzles(f"{PUZZLE}\n{other}\n")
-    adaptive = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", max_segments=6).solve(given)
-    checked = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", halt="checked",
-                     max_segments=6).solve(given)
+    adaptive = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", halt="adaptive",
+                      max_segments=6).solve(given)
+    checked = Solver(Oracle({PUZZLE: SOLUTION}), "sudoku", max_segments=6).solve(given)
     assert [r.segments for r in adaptive] == [2, 2]
     # the right answer still stops where the Q head says; the broken one runs on
     assert [r.segments for r in checked] == [2, 6]
