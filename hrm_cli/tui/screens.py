@@ -53,8 +53,9 @@ def help_text() -> Table:
         "Each segment runs the H and L modules once more; the Q head then scores ",
         ("halt", HALT_COLOUR), " and ", ("continue", CONTINUE_COLOUR),
         " (sigmoid probabilities). Adaptive halting stops at the first segment where halt > "
-        "continue (H in the chart, underlined in the timeline); with --halt max the rollout "
-        "goes on to the budget so you can see what more segments would do. A model trained "
+        "continue (H in the chart, underlined in the timeline); by default (--halt checked) "
+        "a rule-breaking answer there runs on, and with --halt max every rollout goes on to "
+        "the budget so you can see what more segments would do. A model trained "
         "with --halting halt-only has no continue score: it is fixed at 0.5, so halting "
         "stops where halt passes 0.5.")
     outer = Table.grid(padding=(1, 0))
