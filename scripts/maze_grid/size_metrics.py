@@ -43,12 +43,13 @@ def order(row: dict) -> tuple:
     return (row["kind"] != "walls", side, not isinstance(size, int))
 
 
-def document(rows: list[dict], halt: str, command: str) -> dict:
+def document(rows: list[dict], halt: str, command: str, canvas: int = 16) -> dict:
     rows = sorted(rows, key=order)
     return {
         "command": command,
         "note": (f"hrm solve's engine: --halt {halt}, the size-derived segment budget (16 up "
-                 "to 16x16, then 16 x side / 16), 8 attempts on rotated and flipped copies; "
+                 f"to {canvas}x{canvas}, the training canvas, then 16 x side / {canvas}), 8 "
+                 "attempts on rotated and flipped copies; "
                  "held-out mazes from scripts/maze_grid/make_data.py, seed 3; sizes 15, 20, 30, 40 "
                  "and 60 have shortest paths over 20, 40, 110, 150 and 230 cells; 30-any has any "
                  "path length; seconds_per_maze is the first rollout's, batch 32, one CPU "
@@ -104,10 +105,11 @@ def main() -> None:
     parser.add_argument("results", nargs="+", type=Path, help="eval_sizes.py --json files")
     parser.add_argument("--halt", required=True, help="the --halt the results ran with")
     parser.add_argument("--command", required=True, help="the commands, as recorded")
+    parser.add_argument("--canvas", type=int, default=16, help="the model's training canvas")
     parser.add_argument("--bundle", type=Path, default=None)
     args = parser.parse_args()
     rows = [row for path in args.results for row in json.loads(path.read_text())["rows"]]
-    doc = document(rows, args.halt, args.command)
+    doc = document(rows, args.halt, args.command, args.canvas)
     print(markdown(doc))
     if args.bundle:
         write_into(args.bundle, doc)
