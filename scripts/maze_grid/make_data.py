@@ -34,6 +34,8 @@ def draw(seed: int, index: int, canvas: int, long: float) -> tuple[np.ndarray, n
         try:
             return maze_kinds.make(kind, h, w, seed, index, min_path=min_path)
         except ValueError:  # too long for this shape and kind: settle for a bit less
+            if min_path == 0:
+                raise
             min_path = int(min_path * 0.9)
 
 
