@@ -60,13 +60,17 @@ def _corridors(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return grid
 
 
-def _place(rng: np.random.Generator, grid: np.ndarray, min_path: int) -> np.ndarray | None:
+def _place(rng: np.random.Generator, grid: np.ndarray, min_path: int,
+           farthest: bool) -> np.ndarray | None:
     open_cells = np.argwhere(grid == maze.OPEN)
     if len(open_cells) < 2:
         return None
     probe = tuple(open_cells[rng.integers(len(open_cells))])
     start = np.unravel_index(np.argmax(maze.distances(grid, probe)), grid.shape)
-    far = np.argwhere(maze.distances(grid, start) >= max(min_path + 2, 2))
+    distance = maze.distances(grid, start)
+    if farthest:
+        min_path = max(min_path, int(distance.max()) - 2)
+    far = np.argwhere(distance >= max(min_path + 2, 2))
     if len(far) == 0:
         return None
     goal = tuple(far[rng.integers(len(far))])
@@ -77,9 +81,11 @@ def _place(rng: np.random.Generator, grid: np.ndarray, min_path: int) -> np.ndar
 
 
 def make(kind: str, height: int, width: int, seed: int, index: int,
-         min_path: int = 0, tries: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+         min_path: int = 0, tries: int = 1000,
+         farthest: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(puzzle, answer) of maze `index`; the answer marks one shortest path (`maze.solve`).
 
+    `farthest` puts G among the cells farthest from S: the longest path the draft allows.
     ValueError when `tries` drafts give no path of more than `min_path` cells."""
     if kind not in KINDS:
         raise ValueError(f"maze kind must be one of {KINDS}, got {kind!r}")
@@ -88,7 +94,7 @@ def make(kind: str, height: int, width: int, seed: int, index: int,
     rng = rng_for(kind, height, width, seed, index)
     draft = _walls if kind == "walls" else _corridors
     for _ in range(tries):
-        puzzle = _place(rng, draft(rng, height, width), min_path)
+        puzzle = _place(rng, draft(rng, height, width), min_path, farthest)
         if puzzle is not None:
             answer = maze.solve(puzzle)
             assert answer is not None

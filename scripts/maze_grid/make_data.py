@@ -1,11 +1,12 @@
 """Mixed-size maze data for the grid-hrm maze run (both kinds, long and short paths).
 
-    python scripts/maze_grid/make_data.py OUT [--train 60000] [--canvas 16] [--long 1.2]
+    python scripts/maze_grid/make_data.py OUT [--train 60000] [--canvas 16] [--long 1.2] [--far]
 
 OUT/data: a built dataset (train + test) whose mazes of 5..canvas a side (rectangles too)
 sit in the top-left corner of a canvas x canvas square, padded with token 0. A third of
 them have a path of at least `--long` times their half-perimeter (at most a quarter of
-their cells).
+their cells); with --far, that third are also at least 2/3 of the canvas a side, with G
+as far from S as the maze allows.
 OUT/held-out/<kind>-<size>.npz: square held-out sets (puzzles, answers) for larger sizes.
 Every maze has its own random stream (kind, shape, seed, index): seed 1 is train, 2 test,
 3 held-out.
@@ -22,16 +23,22 @@ from hrm.datasets import maze, maze_kinds
 from hrm.datasets.format import DatasetMetadata, SplitBuilder, write_dataset
 
 
-def draw(seed: int, index: int, canvas: int, long: float) -> tuple[np.ndarray, np.ndarray]:
+def draw(seed: int, index: int, canvas: int, long: float,
+         far: bool = False) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng([seed, index])
     kind = maze_kinds.KINDS[index % 2]
     h, w = (int(v) for v in rng.integers(5, canvas + 1, size=2))
     # A third each: any path, a path of about the perimeter, a long one.
     band = index // 2 % 3
+    if far and band == 2:
+        h, w = (int(v) for v in rng.integers(max(5, 2 * canvas // 3), canvas + 1, size=2))
     min_path = [0, (h + w) // 2, int(long * (h + w))][band]
     min_path = min(min_path, h * w // 4)
     while True:
         try:
+            if far and band == 2:  # fewer drafts per length: settle sooner, as fast
+                return maze_kinds.make(kind, h, w, seed, index, min_path=min_path,
+                                       tries=100, farthest=True)
             return maze_kinds.make(kind, h, w, seed, index, min_path=min_path)
         except ValueError:  # too long for this shape and kind: settle for a bit less
             if min_path == 0:
@@ -39,10 +46,11 @@ def draw(seed: int, index: int, canvas: int, long: float) -> tuple[np.ndarray, n
             min_path = int(min_path * 0.9)
 
 
-def split(seed: int, count: int, canvas: int, long: float) -> tuple[DatasetMetadata, dict]:
+def split(seed: int, count: int, canvas: int, long: float,
+          far: bool) -> tuple[DatasetMetadata, dict]:
     builder = SplitBuilder()
     for i in range(count):
-        puzzle, answer = draw(seed, i, canvas, long)
+        puzzle, answer = draw(seed, i, canvas, long, far)
         q = np.zeros((canvas, canvas), np.uint8)
         a = np.zeros((canvas, canvas), np.uint8)
         h, w = puzzle.shape
@@ -83,11 +91,13 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=100)
     parser.add_argument("--canvas", type=int, default=16)
     parser.add_argument("--long", type=float, default=1.2)
+    parser.add_argument("--far", action="store_true",
+                        help="the long third: large mazes, G as far from S as they allow")
     args = parser.parse_args()
     data = args.out / "data"
     if not data.exists():
-        splits = {"train": split(1, args.train, args.canvas, args.long),
-                  "test": split(2, args.test, args.canvas, args.long)}
+        splits = {"train": split(1, args.train, args.canvas, args.long, args.far),
+                  "test": split(2, args.test, args.canvas, args.long, args.far)}
         write_dataset(data, splits, ["<blank>"])
         print("wrote", data, flush=True)
     held_out(args.out / "held-out", args.held_out)

@@ -207,3 +207,23 @@ def test_mazes_larger_than_the_30x30_canvas_are_read_up_to_64x64():
     too_big, _ = maze_kinds.make("walls", 65, 65, seed=0, index=0)
     with pytest.raises(PuzzleParseError, match="65x65, larger than 64x64"):
         maze.parse(maze.format_grid(too_big) + "\n")
+
+
+@pytest.mark.parametrize("kind", ["walls", "corridors"])
+def test_farthest_puts_the_goal_at_the_end_of_the_longest_path_from_the_start(kind):
+    from hrm.datasets import maze_kinds
+
+    longer = 0
+    for index in range(6):
+        near, _ = maze_kinds.make(kind, 15, 12, seed=4, index=index)
+        far, answer = maze_kinds.make(kind, 15, 12, seed=4, index=index, farthest=True)
+        # The same draft and the same S: only G moves, to a cell no other is farther than.
+        assert np.array_equal(near == maze.WALL, far == maze.WALL)
+        start = tuple(np.argwhere(far == maze.START)[0])
+        assert start == tuple(np.argwhere(near == maze.START)[0])
+        distance = maze.distances(far, start)
+        goal = tuple(np.argwhere(far == maze.GOAL)[0])
+        assert distance[goal] == distance.max()
+        assert (answer == maze.PATH).sum() == distance.max() - 1  # S and G are not path
+        longer += distance[goal] > distance[tuple(np.argwhere(near == maze.GOAL)[0])]
+    assert longer >= 3
