@@ -68,9 +68,10 @@ def _place(rng: np.random.Generator, grid: np.ndarray, min_path: int,
     probe = tuple(open_cells[rng.integers(len(open_cells))])
     start = np.unravel_index(np.argmax(maze.distances(grid, probe)), grid.shape)
     distance = maze.distances(grid, start)
+    reach = max(min_path + 2, 2)  # moves from S to G: path cells + 1
     if farthest:
-        min_path = max(min_path, int(distance.max()) - 2)
-    far = np.argwhere(distance >= max(min_path + 2, 2))
+        reach = max(reach, int(distance.max()))
+    far = np.argwhere(distance >= reach)
     if len(far) == 0:
         return None
     goal = tuple(far[rng.integers(len(far))])
